@@ -1,0 +1,44 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestEndToEnd: the built collector drains a backlog, then picks up alerts that
+// appear and change while it runs; every planted public indicator arrives, no
+// private one does, every entry is schema-valid, and SIGTERM exits cleanly.
+func TestEndToEnd(t *testing.T) {
+	for _, source := range []string{"alerts", "incidents"} {
+		t.Run(source, func(t *testing.T) {
+			emu := newEmulator(t, 1500)
+			dir := t.TempDir()
+			p := defaultParams(t, emu, dir)
+			p.Source = source
+			if source == "incidents" {
+				p.PageSize = 50
+			}
+			col := startCollector(t, writeConfig(t, dir, p))
+
+			waitFor(t, col, 3*time.Minute, allArrived(emu))
+
+			// Alerts that appear and alerts that gain evidence while it runs.
+			emu.AddAlerts(20)
+			emu.UpdateAlerts(20)
+			waitFor(t, col, 2*time.Minute, allArrived(emu))
+
+			col.stop(t)
+
+			requireNoForbidden(t, emu)
+			stats := emu.Stats()
+			assert.Zero(t, stats.EntriesRejected, "the emulator rejected entries as schema-invalid")
+			assert.Zero(t, stats.ForeignAuthorized, "a bearer token reached a foreign host")
+			assert.NotContains(t, col.out.String(), clientSecret)
+			assert.NotContains(t, col.out.String(), apiKey)
+		})
+	}
+}
