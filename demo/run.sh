@@ -21,6 +21,7 @@ stop() {
   kill -INT "$emulator_pid" 2>/dev/null || true   # SIGINT: the emulator prints its summary table
   wait "$emulator_pid" 2>/dev/null || true
   echo "collector log: $DEMO_DIR/collector.log"
+  exit "${1:-0}"
 }
 trap stop INT TERM
 
@@ -31,4 +32,4 @@ export DEMO_DIR
 _build/otelcol-defender-ci --config demo/config.yaml >"$DEMO_DIR/collector.log" 2>&1 &
 collector_pid=$!
 echo "collector running (pid $collector_pid); Ctrl-C to stop"
-wait "$collector_pid" || { echo "collector exited; last lines of its log:"; tail -20 "$DEMO_DIR/collector.log"; stop; exit 1; }
+wait "$collector_pid" || { echo "collector exited; last lines of its log:"; tail -20 "$DEMO_DIR/collector.log"; stop 1; }
