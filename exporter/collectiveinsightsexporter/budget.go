@@ -1,0 +1,89 @@
+package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
+
+import "time"
+
+const secondsPerDay = 24 * 60 * 60
+
+// utcDay returns the number of the UTC day of t.
+func utcDay(t time.Time) int64 {
+	s := t.Unix()
+	d := s / secondsPerDay
+	if s < 0 && s%secondsPerDay != 0 {
+		d--
+	}
+	return d
+}
+
+// untilNextUTCDay returns how long until the next midnight UTC.
+func untilNextUTCDay(now time.Time) time.Duration {
+	next := time.Unix((utcDay(now)+1)*secondsPerDay, 0)
+	return next.Sub(now)
+}
+
+// dailyBudget counts entries submitted per UTC day. Entries of POSTs in
+// flight are reserved so concurrent pushes cannot exceed the limit together.
+// It is not safe for concurrent use.
+type dailyBudget struct {
+	limit    int // 0 = no limit
+	warnAt   int
+	day      int64
+	count    int
+	reserved int
+	warned   bool
+}
+
+func newDailyBudget(limit int) *dailyBudget {
+	ref := limit
+	if ref == 0 {
+		ref = DocumentedDailyCap
+	}
+	return &dailyBudget{limit: limit, warnAt: ref * 8 / 10}
+}
+
+// roll starts a new day when needed.
+func (b *dailyBudget) roll(day int64) {
+	if day != b.day {
+		b.day = day
+		b.count = 0
+		b.warned = false
+	}
+}
+
+// reserve reserves up to n entries for today and returns how many it got.
+func (b *dailyBudget) reserve(day int64, n int) int {
+	b.roll(day)
+	if b.limit > 0 {
+		n = min(n, max(0, b.limit-b.count-b.reserved))
+	}
+	b.reserved += n
+	return n
+}
+
+// release returns reserved entries that were not submitted.
+func (b *dailyBudget) release(n int) {
+	b.reserved = max(0, b.reserved-n)
+}
+
+// commit turns n reserved entries into submitted ones of day. It returns
+// true when the warning threshold was crossed for the first time today.
+func (b *dailyBudget) commit(day int64, n int) bool {
+	b.release(n)
+	if day != b.day {
+		// The reservation was made yesterday: count it for the new day.
+		b.roll(day)
+	}
+	b.count += n
+	if !b.warned && b.count >= b.warnAt {
+		b.warned = true
+		return true
+	}
+	return false
+}
+
+// today returns the entries submitted on day.
+func (b *dailyBudget) today(day int64) int {
+	if day != b.day {
+		return 0
+	}
+	return b.count
+}

@@ -1,0 +1,340 @@
+package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+)
+
+// Skip reasons, the `reason` attribute of the skipped metrics.
+const (
+	reasonNoIndicators      = "no_indicators"
+	reasonInvalidAttributes = "invalid_attributes"
+	reasonInvalidIndicator  = "invalid_indicator"
+	reasonExcluded          = "excluded"
+	reasonVerdict           = "verdict"
+	reasonRejected          = "rejected"
+)
+
+// maxValueLen bounds an indicator value; longer values are skipped as invalid.
+const maxValueLen = 8192
+
+const timestampLayout = "2006-01-02T15:04:05Z"
+
+// recordInfo holds the per-record fields shared by all entries of a record.
+type recordInfo struct {
+	idx          int // position of the record in the push, for partial retries
+	timestamp    string
+	incidentID   string
+	incidentName string
+	incidentType string
+	sourceType   string
+	detectorID   string
+	title        string
+	malware      string
+	mitre        []string
+}
+
+// entry is one Collective Insights data entry (one indicator of a record).
+type entry struct {
+	rec     *recordInfo
+	iocType string
+	value   string
+	field   string
+	verdict string
+	key     uint64
+	state   uint8
+}
+
+// Entry states during a push.
+const (
+	statePending uint8 = iota
+	stateSent
+	stateDropped
+)
+
+// mapStats counts what mapRecord skipped inside a record.
+type mapStats struct {
+	invalidIndicators int
+	excluded          int
+	verdict           int
+}
+
+// mapper turns log records into entries, following DESIGN.md "Mapping".
+type mapper struct {
+	attrs AttributesConfig
+	excl  *excluder
+	now   func() time.Time
+}
+
+func newMapper(cfg *Config) *mapper {
+	return &mapper{attrs: cfg.Attributes, excl: newExcluder(cfg.Exclude), now: time.Now}
+}
+
+// errNoIndicators marks a record without indicators (skipped, not an error).
+var errNoIndicators = fmt.Errorf("record has no indicators")
+
+// mapRecord appends the entries of one record to out. It never mutates lr.
+// It returns errNoIndicators for a record without indicators and another
+// error for a record whose attributes are unusable; in both cases out is
+// returned unchanged.
+func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, mapStats, error) {
+	var st mapStats
+	attrs := lr.Attributes()
+	indV, ok := attrs.Get(m.attrs.Indicators)
+	if !ok {
+		return out, st, errNoIndicators
+	}
+	var inds pcommon.Slice
+	switch indV.Type() {
+	case pcommon.ValueTypeEmpty:
+		return out, st, errNoIndicators
+	case pcommon.ValueTypeSlice:
+		inds = indV.Slice()
+	default:
+		return out, st, fmt.Errorf("attribute %q: want a slice of maps, got %s", m.attrs.Indicators, indV.Type())
+	}
+	if inds.Len() == 0 {
+		return out, st, errNoIndicators
+	}
+
+	rec := &recordInfo{idx: idx}
+	var err error
+	var alertID, incidentID string
+	if incidentID, err = stringAttr(attrs, m.attrs.IncidentID); err != nil {
+		return out, st, err
+	}
+	if alertID, err = stringAttr(attrs, m.attrs.AlertID); err != nil {
+		return out, st, err
+	}
+	rec.incidentID = incidentID
+	if rec.incidentID == "" {
+		rec.incidentID = alertID
+	}
+	if rec.incidentID == "" {
+		return out, st, fmt.Errorf("neither %q nor %q is set", m.attrs.IncidentID, m.attrs.AlertID)
+	}
+	if rec.title, err = stringAttr(attrs, m.attrs.Title); err != nil {
+		return out, st, err
+	}
+	if rec.incidentName, err = stringAttr(attrs, m.attrs.IncidentName); err != nil {
+		return out, st, err
+	}
+	if rec.incidentName == "" {
+		rec.incidentName = rec.title
+	}
+	if rec.incidentType, err = stringAttr(attrs, m.attrs.ServiceSource); err != nil {
+		return out, st, err
+	}
+	if rec.sourceType, err = stringAttr(attrs, m.attrs.DetectionSource); err != nil {
+		return out, st, err
+	}
+	if rec.detectorID, err = stringAttr(attrs, m.attrs.DetectorID); err != nil {
+		return out, st, err
+	}
+	if rec.malware, err = stringAttr(attrs, m.attrs.ThreatFamily); err != nil {
+		return out, st, err
+	}
+	if rec.mitre, err = stringsAttr(attrs, m.attrs.MitreTechniques); err != nil {
+		return out, st, err
+	}
+	ts := lr.Timestamp()
+	if ts == 0 {
+		ts = lr.ObservedTimestamp()
+	}
+	var t time.Time
+	if ts == 0 {
+		t = m.now()
+	} else {
+		t = ts.AsTime()
+	}
+	rec.timestamp = string(t.UTC().Truncate(time.Second).AppendFormat(make([]byte, 0, len(timestampLayout)), timestampLayout))
+
+	start := len(out)
+	for i := 0; i < inds.Len(); i++ {
+		e, reason := m.mapIndicator(inds.At(i))
+		switch reason {
+		case "":
+		case reasonInvalidIndicator:
+			st.invalidIndicators++
+			continue
+		}
+		if m.excl.excludedVerdict(e.verdict) {
+			st.verdict++
+			continue
+		}
+		if m.excl.excluded(e.iocType, e.value) {
+			st.excluded++
+			continue
+		}
+		// Duplicates (within the record or the push) are dropped by the exporter.
+		e.rec = rec
+		e.key = dedupKey(e.iocType, e.value, rec.incidentID)
+		out = append(out, e)
+	}
+	if len(out) == start && st.invalidIndicators > 0 && st.excluded == 0 && st.verdict == 0 {
+		return out, st, fmt.Errorf("attribute %q: none of its %d indicators is usable", m.attrs.Indicators, inds.Len())
+	}
+	return out, st, nil
+}
+
+// mapIndicator reads one element of the indicators slice.
+func (m *mapper) mapIndicator(v pcommon.Value) (entry, string) {
+	var e entry
+	if v.Type() != pcommon.ValueTypeMap {
+		return e, reasonInvalidIndicator
+	}
+	im := v.Map()
+	typ, err := stringAttr(im, contract.IndicatorType)
+	if err != nil {
+		return e, reasonInvalidIndicator
+	}
+	typ = strings.ToLower(typ)
+	switch typ {
+	case contract.TypeIP, contract.TypeDomain, contract.TypeURL, contract.TypeHash, contract.TypeVulnerability:
+	default:
+		return e, reasonInvalidIndicator
+	}
+	value, err := stringAttr(im, contract.IndicatorValue)
+	if err != nil || value == "" || len(value) > maxValueLen {
+		return e, reasonInvalidIndicator
+	}
+	switch typ {
+	case contract.TypeDomain:
+		value = normalizeDomain(value)
+	case contract.TypeHash:
+		value = strings.ToLower(value)
+	case contract.TypeURL:
+		value = stripUserinfo(value)
+	case contract.TypeVulnerability:
+		value = strings.ToUpper(value)
+	}
+	if value == "" {
+		return e, reasonInvalidIndicator
+	}
+	e.iocType = typ
+	e.value = value
+	if e.field, err = stringAttr(im, contract.IndicatorField); err != nil {
+		return e, reasonInvalidIndicator
+	}
+	if e.verdict, err = stringAttr(im, contract.IndicatorVerdict); err != nil {
+		return e, reasonInvalidIndicator
+	}
+	return e, ""
+}
+
+// stripUserinfo removes credentials from a URL: they never leave the tenant.
+func stripUserinfo(raw string) string {
+	at := strings.IndexByte(raw, '@')
+	if at < 0 {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		// Not parseable: drop everything between "://" and the last '@' before the path.
+		if i := strings.Index(raw, "://"); i >= 0 {
+			rest := raw[i+3:]
+			end := strings.IndexAny(rest, "/?#")
+			if end < 0 {
+				end = len(rest)
+			}
+			if j := strings.LastIndexByte(rest[:end], '@'); j >= 0 {
+				return raw[:i+3] + rest[j+1:]
+			}
+		}
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
+
+// stringAttr reads an optional string attribute. Scalars are converted;
+// maps, slices and bytes are errors. The value is trimmed.
+func stringAttr(m pcommon.Map, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	v, ok := m.Get(name)
+	if !ok {
+		return "", nil
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return strings.TrimSpace(v.Str()), nil
+	case pcommon.ValueTypeEmpty:
+		return "", nil
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+		return v.AsString(), nil
+	default:
+		return "", fmt.Errorf("attribute %q: want a string, got %s", name, v.Type())
+	}
+}
+
+// stringsAttr reads an optional list of strings (a single string is a list of one).
+func stringsAttr(m pcommon.Map, name string) ([]string, error) {
+	if name == "" {
+		return nil, nil
+	}
+	v, ok := m.Get(name)
+	if !ok {
+		return nil, nil
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeEmpty:
+		return nil, nil
+	case pcommon.ValueTypeStr:
+		if s := strings.TrimSpace(v.Str()); s != "" {
+			return []string{s}, nil
+		}
+		return nil, nil
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		out := make([]string, 0, s.Len())
+		for i := 0; i < s.Len(); i++ {
+			el := s.At(i)
+			if el.Type() != pcommon.ValueTypeStr {
+				return nil, fmt.Errorf("attribute %q: element %d: want a string, got %s", name, i, el.Type())
+			}
+			if str := strings.TrimSpace(el.Str()); str != "" {
+				out = append(out, str)
+			}
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("attribute %q: want a slice of strings, got %s", name, v.Type())
+	}
+}
+
+// dedupKey hashes (ioc type, ioc value, incident id) with FNV-1a 64. The
+// hash is stable across restarts, so it can be persisted; with 1,000,000
+// entries the chance of any collision is about 3e-8.
+func dedupKey(typ, value, incidentID string) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := 0; i < len(typ); i++ {
+		h ^= uint64(typ[i])
+		h *= prime
+	}
+	h ^= 0xff
+	h *= prime
+	for i := 0; i < len(value); i++ {
+		h ^= uint64(value[i])
+		h *= prime
+	}
+	h ^= 0xff
+	h *= prime
+	for i := 0; i < len(incidentID); i++ {
+		h ^= uint64(incidentID[i])
+		h *= prime
+	}
+	return h
+}
