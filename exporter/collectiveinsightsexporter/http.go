@@ -214,4 +214,3 @@ func truncate(s string) string {
 	}
 	return s + "…"
 }
-
