@@ -1,0 +1,164 @@
+package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+// checkpointVersion is the format of the stored checkpoint.
+const checkpointVersion = 1
+
+// defaultMaxSeen bounds the emitted-versions set. It normally holds the
+// alerts of the overlap window and of the sub-window being read; when it
+// overflows, the oldest versions are forgotten first (at worst a duplicate,
+// never a loss).
+const defaultMaxSeen = 200_000
+
+// versionKey identifies one alert version (id + lastUpdateDateTime).
+type versionKey [16]byte
+
+func newVersionKey(id, lastUpdate string) versionKey {
+	h := fnv.New128a()
+	_, _ = h.Write([]byte(id))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(lastUpdate))
+	var k versionKey
+	h.Sum(k[:0])
+	return k
+}
+
+// checkpoint is the receiver's durable state: every alert version with
+// lastUpdateDateTime < cursor was delivered (modulo late visibility, which the
+// overlap covers), and seen holds the versions already emitted at or after
+// cursor - cursor_overlap, with the time used to forget them.
+type checkpoint struct {
+	cursor time.Time
+	seen   map[versionKey]int64 // unix nanos of lastUpdateDateTime (or of the window end)
+}
+
+func newCheckpoint() *checkpoint {
+	return &checkpoint{seen: make(map[versionKey]int64)}
+}
+
+// prune forgets versions older than before, then the oldest ones beyond max.
+func (c *checkpoint) prune(before time.Time, maxEntries int) {
+	b := before.UnixNano()
+	for k, t := range c.seen {
+		if t < b {
+			delete(c.seen, k)
+		}
+	}
+	if maxEntries <= 0 || len(c.seen) <= maxEntries {
+		return
+	}
+	times := make([]int64, 0, len(c.seen))
+	for _, t := range c.seen {
+		times = append(times, t)
+	}
+	slices.Sort(times)
+	cut := times[len(times)-maxEntries]
+	for k, t := range c.seen {
+		if t < cut && len(c.seen) > maxEntries {
+			delete(c.seen, k)
+		}
+	}
+}
+
+type storedCheckpoint struct {
+	Version int    `json:"version"`
+	Cursor  string `json:"cursor,omitempty"`
+	// Seen is base64 of 24-byte records: 16-byte version key + int64 unix nanos.
+	Seen string `json:"seen,omitempty"`
+}
+
+func (c *checkpoint) marshal() ([]byte, error) {
+	sc := storedCheckpoint{Version: checkpointVersion}
+	if !c.cursor.IsZero() {
+		sc.Cursor = c.cursor.UTC().Format(time.RFC3339Nano)
+	}
+	if len(c.seen) > 0 {
+		buf := make([]byte, 0, len(c.seen)*24)
+		for k, t := range c.seen {
+			buf = append(buf, k[:]...)
+			buf = binary.BigEndian.AppendUint64(buf, uint64(t))
+		}
+		sc.Seen = base64.StdEncoding.EncodeToString(buf)
+	}
+	return json.Marshal(sc)
+}
+
+func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
+	var sc storedCheckpoint
+	if err := json.Unmarshal(data, &sc); err != nil {
+		return nil, fmt.Errorf("decoding checkpoint: %w", err)
+	}
+	if sc.Version != checkpointVersion {
+		return nil, fmt.Errorf("unsupported checkpoint version %d", sc.Version)
+	}
+	c := newCheckpoint()
+	if sc.Cursor != "" {
+		t, err := time.Parse(time.RFC3339Nano, sc.Cursor)
+		if err != nil {
+			return nil, fmt.Errorf("decoding checkpoint cursor: %w", err)
+		}
+		c.cursor = t
+	}
+	if sc.Seen != "" {
+		buf, err := base64.StdEncoding.DecodeString(sc.Seen)
+		if err != nil || len(buf)%24 != 0 {
+			return nil, errors.New("decoding checkpoint: corrupt emitted-versions set")
+		}
+		for i := 0; i < len(buf); i += 24 {
+			var k versionKey
+			copy(k[:], buf[i:i+16])
+			c.seen[k] = int64(binary.BigEndian.Uint64(buf[i+16 : i+24]))
+		}
+	}
+	return c, nil
+}
+
+// checkpointKey names the checkpoint in the storage extension; it depends on
+// tenant, source and filter, so that changing any of them starts afresh.
+func checkpointKey(tenant, source, filter string) string {
+	h := sha256.Sum256([]byte(tenant + "\x00" + source + "\x00" + filter))
+	return "m365_defender.checkpoint." + hex.EncodeToString(h[:16])
+}
+
+// checkpointStore persists the checkpoint; a nil client keeps it in memory only.
+type checkpointStore struct {
+	client storage.Client
+	key    string
+}
+
+func (s *checkpointStore) load(ctx context.Context) (*checkpoint, error) {
+	if s.client == nil {
+		return nil, nil
+	}
+	data, err := s.client.Get(ctx, s.key)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	return unmarshalCheckpoint(data)
+}
+
+func (s *checkpointStore) save(ctx context.Context, c *checkpoint) error {
+	if s.client == nil {
+		return nil
+	}
+	data, err := c.marshal()
+	if err != nil {
+		return err
+	}
+	return s.client.Set(ctx, s.key, data)
+}

@@ -1,0 +1,281 @@
+package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+)
+
+// Sources.
+const (
+	SourceAlerts    = "alerts"
+	SourceIncidents = "incidents"
+)
+
+// Clouds.
+const (
+	CloudPublic = "public"
+	CloudUSGov  = "usgov"
+	CloudDoD    = "dod"
+	CloudChina  = "china"
+)
+
+// Page size defaults and Graph maxima per source.
+const (
+	DefaultAlertsPageSize    = 500
+	DefaultIncidentsPageSize = 50
+	MaxAlertsPageSize        = 1000
+	MaxIncidentsPageSize     = 50
+)
+
+// graphRetention is Graph's documented retention of security alerts.
+const graphRetention = 180 * 24 * time.Hour
+
+type cloudHosts struct {
+	authority string // https://login...
+	graph     string // https://graph...
+}
+
+var clouds = map[string]cloudHosts{
+	CloudPublic: {authority: "https://login.microsoftonline.com", graph: "https://graph.microsoft.com"},
+	CloudUSGov:  {authority: "https://login.microsoftonline.us", graph: "https://graph.microsoft.us"},
+	CloudDoD:    {authority: "https://login.microsoftonline.us", graph: "https://dod-graph.microsoft.us"},
+	CloudChina:  {authority: "https://login.chinacloudapi.cn", graph: "https://microsoftgraph.chinacloudapi.cn"},
+}
+
+// ManagedIdentityConfig selects an Azure managed identity. Both fields empty
+// means the system-assigned identity.
+type ManagedIdentityConfig struct {
+	// ClientID of a user-assigned identity.
+	ClientID string `mapstructure:"client_id"`
+	// ResourceID of a user-assigned identity.
+	ResourceID string `mapstructure:"resource_id"`
+}
+
+// WorkloadIdentityConfig selects Azure workload identity federation (AKS).
+type WorkloadIdentityConfig struct {
+	// TokenFile is the projected service-account token; default
+	// $AZURE_FEDERATED_TOKEN_FILE.
+	TokenFile string `mapstructure:"token_file"`
+}
+
+// Config is the configuration of the m365_defender receiver.
+type Config struct {
+	// ClientConfig holds endpoint, timeout, tls, proxy_url, headers, auth...
+	// They apply to Graph requests and (through azidentity's transport) to
+	// token requests alike.
+	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
+
+	TenantID                  string                  `mapstructure:"tenant_id"`
+	ClientID                  string                  `mapstructure:"client_id"`
+	ClientSecret              configopaque.String     `mapstructure:"client_secret"`
+	ClientCertificatePath     string                  `mapstructure:"client_certificate_path"`
+	ClientCertificatePassword configopaque.String     `mapstructure:"client_certificate_password"`
+	ManagedIdentity           *ManagedIdentityConfig  `mapstructure:"managed_identity"`
+	WorkloadIdentity          *WorkloadIdentityConfig `mapstructure:"workload_identity"`
+
+	// Cloud is public, usgov, dod or china.
+	Cloud string `mapstructure:"cloud"`
+	// AuthorityHost overrides the cloud's login host (https only).
+	AuthorityHost string `mapstructure:"authority_host"`
+
+	// Source is alerts or incidents.
+	Source string `mapstructure:"source"`
+
+	InitialLookback time.Duration `mapstructure:"initial_lookback"`
+	PollInterval    time.Duration `mapstructure:"poll_interval"`
+	Filter          string        `mapstructure:"filter"`
+	// PageSize is $top; 0 means the source's default.
+	PageSize                  int           `mapstructure:"page_size"`
+	CursorOverlap             time.Duration `mapstructure:"cursor_overlap"`
+	MaxRequestsPerMinute      int           `mapstructure:"max_requests_per_minute"`
+	IncludeUnknownEnumMembers bool          `mapstructure:"include_unknown_enum_members"`
+
+	// Storage is the storage extension holding the checkpoint.
+	Storage *component.ID `mapstructure:"storage"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration; every message names the offending key.
+func (cfg *Config) Validate() error {
+	var errs []error
+
+	kinds := cfg.credentialKinds()
+	switch len(kinds) {
+	case 0:
+		errs = append(errs, errors.New("no credentials: set exactly one of client_secret, client_certificate_path, managed_identity, workload_identity or auth"))
+	case 1:
+	default:
+		errs = append(errs, fmt.Errorf("conflicting credentials: %s are all set; set exactly one of client_secret, client_certificate_path, managed_identity, workload_identity or auth", strings.Join(kinds, ", ")))
+	}
+	if len(kinds) == 1 {
+		switch kinds[0] {
+		case "client_secret", "client_certificate_path":
+			if cfg.TenantID == "" {
+				errs = append(errs, fmt.Errorf("tenant_id is required with %s", kinds[0]))
+			}
+			if cfg.ClientID == "" {
+				errs = append(errs, fmt.Errorf("client_id is required with %s", kinds[0]))
+			}
+		case "managed_identity":
+			if cfg.ManagedIdentity.ClientID != "" && cfg.ManagedIdentity.ResourceID != "" {
+				errs = append(errs, errors.New("managed_identity: set client_id or resource_id, not both"))
+			}
+		}
+	}
+	if cfg.ClientCertificatePassword != "" && cfg.ClientCertificatePath == "" {
+		errs = append(errs, errors.New("client_certificate_password is set without client_certificate_path"))
+	}
+
+	if _, ok := clouds[cfg.Cloud]; !ok {
+		errs = append(errs, fmt.Errorf("cloud: unknown value %q (want one of %s)", cfg.Cloud, strings.Join(cloudNames(), ", ")))
+	}
+	if cfg.ClientConfig.Endpoint != "" {
+		if err := validateURL(cfg.ClientConfig.Endpoint, false); err != nil {
+			errs = append(errs, fmt.Errorf("endpoint: %w", err))
+		}
+	}
+	if cfg.AuthorityHost != "" {
+		if err := validateURL(cfg.AuthorityHost, true); err != nil {
+			errs = append(errs, fmt.Errorf("authority_host: %w", err))
+		}
+	}
+
+	maxPage := MaxAlertsPageSize
+	switch cfg.Source {
+	case SourceAlerts:
+	case SourceIncidents:
+		maxPage = MaxIncidentsPageSize
+	default:
+		errs = append(errs, fmt.Errorf("source: unknown value %q (want alerts or incidents)", cfg.Source))
+	}
+	if cfg.PageSize < 0 {
+		errs = append(errs, fmt.Errorf("page_size: must not be negative (got %d)", cfg.PageSize))
+	} else if cfg.PageSize > maxPage {
+		errs = append(errs, fmt.Errorf("page_size: %d is over Graph's maximum of %d for source %q", cfg.PageSize, maxPage, cfg.Source))
+	}
+
+	if cfg.InitialLookback < 0 {
+		errs = append(errs, fmt.Errorf("initial_lookback: must not be negative (got %s)", cfg.InitialLookback))
+	}
+	if cfg.CursorOverlap < 0 {
+		errs = append(errs, fmt.Errorf("cursor_overlap: must not be negative (got %s)", cfg.CursorOverlap))
+	}
+	if cfg.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("poll_interval: must be positive (got %s)", cfg.PollInterval))
+	}
+	if cfg.ClientConfig.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout: must not be negative (got %s)", cfg.ClientConfig.Timeout))
+	}
+	if cfg.MaxRequestsPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("max_requests_per_minute: must not be negative (got %d); 0 means unlimited", cfg.MaxRequestsPerMinute))
+	}
+	return errors.Join(errs...)
+}
+
+// credentialKinds lists the credential keys that are set.
+func (cfg *Config) credentialKinds() []string {
+	var kinds []string
+	if cfg.ClientSecret != "" {
+		kinds = append(kinds, "client_secret")
+	}
+	if cfg.ClientCertificatePath != "" {
+		kinds = append(kinds, "client_certificate_path")
+	}
+	if cfg.ManagedIdentity != nil {
+		kinds = append(kinds, "managed_identity")
+	}
+	if cfg.WorkloadIdentity != nil {
+		kinds = append(kinds, "workload_identity")
+	}
+	if cfg.ClientConfig.Auth.HasValue() {
+		kinds = append(kinds, "auth")
+	}
+	return kinds
+}
+
+func cloudNames() []string {
+	names := make([]string, 0, len(clouds))
+	for k := range clouds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func validateURL(raw string, httpsOnly bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("invalid URL %q: %w", raw, err)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("invalid URL %q: no host", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if !httpsOnly && isLoopbackHost(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("URL %q must use https (bearer tokens are never sent in clear text)", raw)
+	default:
+		return fmt.Errorf("URL %q must use https", raw)
+	}
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// graphBase is the effective Graph base URL, without a trailing slash.
+func (cfg *Config) graphBase() string {
+	if cfg.ClientConfig.Endpoint != "" {
+		return strings.TrimRight(cfg.ClientConfig.Endpoint, "/")
+	}
+	return clouds[cfg.Cloud].graph
+}
+
+// authority is the effective authority host URL.
+func (cfg *Config) authority() string {
+	if cfg.AuthorityHost != "" {
+		return strings.TrimRight(cfg.AuthorityHost, "/")
+	}
+	return clouds[cfg.Cloud].authority
+}
+
+// scope is the token scope, always derived from cloud (never from endpoint).
+func (cfg *Config) scope() string {
+	c, ok := clouds[cfg.Cloud]
+	if !ok {
+		c = clouds[CloudPublic]
+	}
+	return c.graph + "/.default"
+}
+
+// effectivePageSize applies the source default for 0.
+func (cfg *Config) effectivePageSize() int {
+	if cfg.PageSize > 0 {
+		return cfg.PageSize
+	}
+	if cfg.Source == SourceIncidents {
+		return DefaultIncidentsPageSize
+	}
+	return DefaultAlertsPageSize
+}

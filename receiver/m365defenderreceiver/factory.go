@@ -1,0 +1,50 @@
+package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
+)
+
+// Defaults.
+const (
+	defaultInitialLookback      = 24 * time.Hour
+	defaultPollInterval         = 5 * time.Minute
+	defaultCursorOverlap        = 5 * time.Minute
+	defaultMaxRequestsPerMinute = 60
+	defaultTimeout              = 60 * time.Second
+)
+
+// NewFactory returns the factory of the m365_defender receiver.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		receiver.WithLogs(createLogsReceiver, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	cc := confighttp.NewDefaultClientConfig()
+	cc.Timeout = defaultTimeout
+	return &Config{
+		ClientConfig:              cc,
+		Cloud:                     CloudPublic,
+		Source:                    SourceAlerts,
+		InitialLookback:           defaultInitialLookback,
+		PollInterval:              defaultPollInterval,
+		CursorOverlap:             defaultCursorOverlap,
+		MaxRequestsPerMinute:      defaultMaxRequestsPerMinute,
+		IncludeUnknownEnumMembers: true,
+	}
+}
+
+func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	return newDefenderReceiver(cfg.(*Config), set, next)
+}

@@ -1,0 +1,274 @@
+package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
+)
+
+const maxResponseBytes = 256 << 20
+
+// retrySettings bound retries of one Graph request. Unexported so tests can
+// shrink them to milliseconds.
+type retrySettings struct {
+	maxAttempts     int           // attempts per request (429, 5xx, network errors, malformed pages)
+	initialInterval time.Duration // first backoff
+	maxInterval     time.Duration // backoff cap
+	maxRetryAfter   time.Duration // cap on a Retry-After wait
+}
+
+var defaultRetry = retrySettings{
+	maxAttempts:     5,
+	initialInterval: time.Second,
+	maxInterval:     30 * time.Second,
+	maxRetryAfter:   10 * time.Minute,
+}
+
+func (rs retrySettings) backoff(attempt int) time.Duration {
+	d := rs.initialInterval
+	for i := 1; i < attempt && d < rs.maxInterval; i++ {
+		d *= 2
+	}
+	return min(d, rs.maxInterval)
+}
+
+// graphClient sends GET requests to Microsoft Graph with bearer tokens,
+// rate limiting, and the retry policy of DESIGN.md.
+type graphClient struct {
+	http     *http.Client
+	base     *url.URL
+	tokens   *tokenSource // nil when an auth extension authenticates
+	limiter  *rate.Limiter
+	prefer   bool
+	retry    retrySettings
+	logger   *zap.Logger
+	tel      *metadata.TelemetryBuilder
+	sleep    func(ctx context.Context, d time.Duration) error
+	outcomes map[string]metric.AddOption
+}
+
+func newGraphClient(base *url.URL, hc *http.Client, tokens *tokenSource, perMinute int, prefer bool, retry retrySettings, logger *zap.Logger, tel *metadata.TelemetryBuilder) *graphClient {
+	g := &graphClient{http: hc, base: base, tokens: tokens, prefer: prefer, retry: retry, logger: logger, tel: tel, sleep: sleepCtx, outcomes: map[string]metric.AddOption{}}
+	if perMinute > 0 {
+		g.limiter = rate.NewLimiter(rate.Limit(float64(perMinute)/60), max(1, perMinute/10))
+	}
+	for _, o := range []string{"success", "throttled", "server_error", "network_error", "unauthorized", "forbidden", "client_error", "canceled"} {
+		g.outcomes[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
+	}
+	return g
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// sameOrigin reports whether u has the configured endpoint's scheme and host.
+func (g *graphClient) sameOrigin(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, g.base.Scheme) && strings.EqualFold(u.Host, g.base.Host)
+}
+
+func (g *graphClient) count(ctx context.Context, outcome string) {
+	g.tel.M365DefenderRequests.Add(ctx, 1, g.outcomes[outcome])
+}
+
+// permanentError is not retried within the poll.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// get fetches rawURL, which must be on the configured Graph origin.
+// permission names the Graph permission the request needs (for 403 errors).
+func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, &permanentError{fmt.Errorf("invalid Graph URL: %w", err)}
+	}
+	if !g.sameOrigin(u) {
+		return nil, &permanentError{fmt.Errorf("refusing to send a request to %s://%s: not the configured Graph endpoint", u.Scheme, u.Host)}
+	}
+	refreshed := false
+	for attempt := 1; ; attempt++ {
+		if g.limiter != nil {
+			if err := g.limiter.Wait(ctx); err != nil {
+				return nil, err
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
+		if err != nil {
+			return nil, &permanentError{err}
+		}
+		req.Header.Set("Accept", "application/json")
+		if g.prefer {
+			req.Header.Set("Prefer", "include-unknown-enum-members")
+		}
+		if g.tokens != nil && g.sameOrigin(req.URL) {
+			tok, err := g.tokens.token(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				// azidentity already retried transient token failures.
+				return nil, err
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := g.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				g.count(ctx, "canceled")
+				return nil, ctx.Err()
+			}
+			g.count(ctx, "network_error")
+			if attempt >= g.retry.maxAttempts {
+				return nil, fmt.Errorf("GET %s failed after %d attempts: %w", u.Path, attempt, err)
+			}
+			d := g.retry.backoff(attempt)
+			g.logger.Warn("Graph request failed; retrying", zap.String("path", u.Path), zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
+			if err := g.sleep(ctx, d); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+			resp.Body.Close()
+			if err != nil {
+				if ctx.Err() != nil {
+					g.count(ctx, "canceled")
+					return nil, ctx.Err()
+				}
+				g.count(ctx, "network_error")
+				if attempt >= g.retry.maxAttempts {
+					return nil, fmt.Errorf("reading GET %s failed after %d attempts: %w", u.Path, attempt, err)
+				}
+				if err := g.sleep(ctx, g.retry.backoff(attempt)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			g.count(ctx, "success")
+			return body, nil
+		}
+		msg := graphErrorMessage(resp)
+		switch {
+		case resp.StatusCode == http.StatusTooManyRequests:
+			g.count(ctx, "throttled")
+			g.tel.M365DefenderThrottledResponses.Add(ctx, 1)
+			d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			if !ok {
+				d = g.retry.backoff(attempt)
+			}
+			d = min(d, g.retry.maxRetryAfter)
+			if attempt >= g.retry.maxAttempts {
+				return nil, fmt.Errorf("GET %s throttled by Graph (429) %d times; giving up for this poll", u.Path, attempt)
+			}
+			g.logger.Info("Graph throttled the request; waiting", zap.String("path", u.Path), zap.Duration("retry_after", d))
+			if err := g.sleep(ctx, d); err != nil {
+				return nil, err
+			}
+		case resp.StatusCode == http.StatusUnauthorized:
+			g.count(ctx, "unauthorized")
+			if g.tokens != nil && !refreshed {
+				refreshed = true
+				attempt-- // the refresh is not a failed attempt
+				g.logger.Info("Graph rejected the token (401); acquiring a new one")
+				g.tokens.invalidate()
+				continue
+			}
+			return nil, fmt.Errorf("GET %s: Graph returned 401 Unauthorized even with a fresh token: %s", u.Path, msg)
+		case resp.StatusCode == http.StatusForbidden:
+			g.count(ctx, "forbidden")
+			return nil, &permanentError{fmt.Errorf("GET %s: Graph returned 403 Forbidden: the app registration needs the Microsoft Graph application permission %s, granted with admin consent (Graph said: %s)", u.Path, permission, msg)}
+		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
+			g.count(ctx, "server_error")
+			if attempt >= g.retry.maxAttempts {
+				return nil, fmt.Errorf("GET %s: Graph returned %d after %d attempts: %s", u.Path, resp.StatusCode, attempt, msg)
+			}
+			d := g.retry.backoff(attempt)
+			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				d = min(max(d, ra), g.retry.maxRetryAfter)
+			}
+			g.logger.Warn("Graph server error; retrying", zap.String("path", u.Path), zap.Int("status", resp.StatusCode), zap.Duration("backoff", d))
+			if err := g.sleep(ctx, d); err != nil {
+				return nil, err
+			}
+		default:
+			g.count(ctx, "client_error")
+			return nil, &permanentError{fmt.Errorf("GET %s: Graph returned %d: %s", u.Path, resp.StatusCode, msg)}
+		}
+	}
+}
+
+// graphErrorMessage reads Graph's {"error": {"code", "message"}} and closes
+// the body.
+func graphErrorMessage(resp *http.Response) string {
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	msg := ""
+	if json.Unmarshal(data, &e) == nil && (e.Error.Code != "" || e.Error.Message != "") {
+		msg = strings.TrimSpace(e.Error.Code + ": " + e.Error.Message)
+	} else {
+		msg = strings.TrimSpace(string(data))
+	}
+	if len(msg) > 512 {
+		msg = msg[:512] + "…"
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return strings.ToValidUTF8(msg, "?")
+}
+
+// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s < 0 {
+			return 0, true
+		}
+		return time.Duration(s * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func isPermanent(err error) bool {
+	var pe *permanentError
+	return errors.As(err, &pe)
+}

@@ -1,0 +1,619 @@
+package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
+)
+
+const (
+	alertsPermission    = "SecurityAlert.Read.All"
+	incidentsPermission = "SecurityIncident.Read.All"
+	alertsPath          = "/v1.0/security/alerts_v2"
+	incidentsPath       = "/v1.0/security/incidents/"
+	// maxSkip bounds $skip paging, used only inside a 1 ms window that is
+	// still full (Graph caps $skip).
+	maxSkip = 500
+	// defaultSpan is the first sub-window length of a long window.
+	defaultSpan = time.Hour
+	minSpan     = time.Second
+	// incidentCacheSize bounds the incident-name cache.
+	incidentCacheSize = 10_000
+	windowTimeFormat  = "2006-01-02T15:04:05.000Z"
+)
+
+type window struct{ start, end time.Time }
+
+type defenderReceiver struct {
+	cfg     *Config
+	set     receiver.Settings
+	next    consumer.Logs
+	logger  *zap.Logger
+	tel     *metadata.TelemetryBuilder
+	obsrecv *receiverhelper.ObsReport
+
+	// Tunables, unexported so tests can shrink them.
+	retry        retrySettings
+	tokenRetries int32
+	failBackoff  func(failures int) time.Duration
+	now          func() time.Time
+	maxSeen      int
+	initialSpan  time.Duration
+
+	startOnce sync.Once
+	mu        sync.Mutex
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	http      *http.Client
+	graph     *graphClient
+	store     checkpointStore
+	pageSize  int
+
+	// Owned by the poll goroutine.
+	state     *checkpoint
+	span      time.Duration
+	incidents *incidentCache
+
+	cursorNanos atomic.Int64
+
+	reasons map[string]metric.AddOption
+}
+
+func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*defenderReceiver, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	obsrecv, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "https",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &defenderReceiver{
+		cfg:          cfg,
+		set:          set,
+		next:         next,
+		logger:       set.Logger,
+		tel:          tel,
+		obsrecv:      obsrecv,
+		retry:        defaultRetry,
+		tokenRetries: 3,
+		now:          time.Now,
+		maxSeen:      defaultMaxSeen,
+		initialSpan:  defaultSpan,
+		pageSize:     cfg.effectivePageSize(),
+		reasons:      map[string]metric.AddOption{},
+	}
+	r.failBackoff = func(n int) time.Duration {
+		d := 5 * time.Second
+		for i := 1; i < n && d < cfg.PollInterval; i++ {
+			d *= 2
+		}
+		return d
+	}
+	for _, reason := range []string{"request", "malformed", "foreign_next_link", "consumer"} {
+		r.reasons[reason] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))
+	}
+	if err := tel.RegisterM365DefenderCheckpointAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
+		if c := r.cursorNanos.Load(); c != 0 {
+			o.Observe(time.Since(time.Unix(0, c)).Seconds())
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Start builds the HTTP client, the credential and the storage client, loads
+// the checkpoint, and starts the poll loop in its own goroutine. It does no
+// network I/O.
+func (r *defenderReceiver) Start(ctx context.Context, host component.Host) error {
+	cfg := r.cfg
+	hc, err := cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("building the HTTP client: %w", err)
+	}
+	r.http = hc
+	base, err := url.Parse(cfg.graphBase())
+	if err != nil || base.Host == "" {
+		return fmt.Errorf("endpoint: invalid Graph URL %q", cfg.graphBase())
+	}
+	build, err := newCredentialBuilder(cfg, hc, r.tokenRetries)
+	if err != nil {
+		return err
+	}
+	var tokens *tokenSource
+	if build != nil {
+		tokens = &tokenSource{build: build, scope: cfg.scope()}
+	}
+	r.graph = newGraphClient(base, hc, tokens, cfg.MaxRequestsPerMinute, cfg.IncludeUnknownEnumMembers, r.retry, r.logger, r.tel)
+
+	r.store.key = checkpointKey(cfg.TenantID, cfg.Source, cfg.Filter)
+	if cfg.Storage != nil {
+		ext, ok := host.GetExtensions()[*cfg.Storage]
+		if !ok {
+			return fmt.Errorf("storage: extension %q not found", cfg.Storage)
+		}
+		se, ok := ext.(storage.Extension)
+		if !ok {
+			return fmt.Errorf("storage: extension %q is not a storage extension", cfg.Storage)
+		}
+		client, err := se.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+		if err != nil {
+			return fmt.Errorf("storage: getting a client from %q: %w", cfg.Storage, err)
+		}
+		r.store.client = client
+	}
+	st, err := r.store.load(ctx)
+	if err != nil {
+		r.logger.Error("Cannot read the checkpoint; starting from initial_lookback", zap.String("key", r.store.key), zap.Error(err))
+	}
+	if st == nil {
+		st = newCheckpoint()
+	}
+	r.state = st
+	if !st.cursor.IsZero() {
+		r.cursorNanos.Store(st.cursor.UnixNano())
+		r.logger.Info("Resuming from checkpoint", zap.Time("cursor", st.cursor), zap.Int("emitted_versions", len(st.seen)))
+	}
+	if cfg.InitialLookback > graphRetention {
+		r.logger.Warn("initial_lookback is longer than Graph's 180-day alert retention; older alerts do not exist", zap.Duration("initial_lookback", cfg.InitialLookback))
+	}
+	if cfg.Source == SourceIncidents {
+		r.incidents = newIncidentCache(incidentCacheSize)
+	}
+	r.span = r.initialSpan
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	r.mu.Lock()
+	r.cancel = cancel
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go r.run(loopCtx)
+	return nil
+}
+
+// Shutdown stops the poll loop and waits for it; safe without Start and twice.
+func (r *defenderReceiver) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	cancel := r.cancel
+	r.cancel = nil
+	r.mu.Unlock()
+	var err error
+	if cancel != nil {
+		cancel()
+		done := make(chan struct{})
+		go func() {
+			r.wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if r.store.client != nil {
+		err = errors.Join(err, r.store.client.Close(ctx))
+		r.store.client = nil
+	}
+	if r.http != nil {
+		r.http.CloseIdleConnections()
+	}
+	r.tel.Shutdown()
+	return err
+}
+
+func (r *defenderReceiver) run(ctx context.Context) {
+	defer r.wg.Done()
+	failures := 0
+	for {
+		start := r.now()
+		err := r.poll(ctx, start)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := r.cfg.PollInterval - r.now().Sub(start)
+		if err != nil {
+			failures++
+			r.tel.M365DefenderFailedPolls.Add(ctx, 1)
+			wait = min(r.failBackoff(failures), r.cfg.PollInterval)
+			r.logger.Error("Poll failed; the checkpoint stays and the window is read again",
+				zap.Time("cursor", r.state.cursor), zap.Int("consecutive_failures", failures), zap.Duration("retry_in", wait), zap.Error(err))
+		} else {
+			failures = 0
+		}
+		if sleepCtx(ctx, wait) != nil {
+			return
+		}
+	}
+}
+
+// poll reads [cursor - cursor_overlap, pollStart) (or the initial lookback) in
+// consecutive sub-windows, advancing the cursor after each is delivered.
+func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error {
+	st := r.state
+	b := pollStart.UTC().Truncate(time.Millisecond)
+	var a time.Time
+	if st.cursor.IsZero() {
+		a = b.Add(-r.cfg.InitialLookback)
+	} else {
+		a = st.cursor.Add(-r.cfg.CursorOverlap)
+	}
+	a = a.UTC().Truncate(time.Millisecond)
+	target := 10 * r.pageSize
+	for s := a; s.Before(b); {
+		span := max(r.span, minSpan)
+		e := s.Add(span)
+		if e.After(b) {
+			e = b
+		}
+		n, err := r.readWindow(ctx, window{s, e})
+		if err != nil {
+			return err
+		}
+		if e.Sub(s) == span {
+			switch {
+			case n > target && span/2 >= minSpan:
+				r.span = span / 2
+			case n < target/4 && span < 24*time.Hour:
+				r.span = span * 2
+			}
+		}
+		s = e
+	}
+	if st.cursor.IsZero() {
+		// An empty lookback still sets the cursor.
+		r.advance(ctx, b)
+	}
+	return nil
+}
+
+// readWindow reads w, splitting it by time when a page comes back full
+// without a nextLink, and advances the cursor after each part. It returns
+// the number of items read.
+func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, error) {
+	stack := []window{w}
+	total := 0
+	for len(stack) > 0 {
+		cur := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		canSplit := cur.end.Sub(cur.start) > time.Millisecond
+		n, full, err := r.readPages(ctx, cur, canSplit)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if full {
+			mid := cur.start.Add(cur.end.Sub(cur.start) / 2).Truncate(time.Millisecond)
+			if !mid.After(cur.start) {
+				mid = cur.start.Add(time.Millisecond)
+			}
+			r.logger.Debug("Full page without nextLink; splitting the window", zap.Time("start", cur.start), zap.Time("mid", mid), zap.Time("end", cur.end))
+			stack = append(stack, window{mid, cur.end}, window{cur.start, mid})
+			continue
+		}
+		r.advance(ctx, cur.end)
+	}
+	return total, nil
+}
+
+// advance moves the cursor to end (never backwards), forgets emitted versions
+// that no later window can return, and saves the checkpoint.
+func (r *defenderReceiver) advance(ctx context.Context, end time.Time) {
+	st := r.state
+	if end.After(st.cursor) {
+		st.cursor = end
+		r.cursorNanos.Store(end.UnixNano())
+	}
+	st.prune(st.cursor.Add(-r.cfg.CursorOverlap), r.maxSeen)
+	r.save(ctx)
+}
+
+func (r *defenderReceiver) save(ctx context.Context) {
+	if err := r.store.save(ctx, r.state); err != nil {
+		r.logger.Error("Cannot save the checkpoint; after a restart some alerts may be emitted again", zap.Error(err))
+	}
+}
+
+func (r *defenderReceiver) windowURL(w window, skip int) string {
+	f := "lastUpdateDateTime ge " + w.start.UTC().Format(windowTimeFormat) + " and lastUpdateDateTime lt " + w.end.UTC().Format(windowTimeFormat)
+	if strings.TrimSpace(r.cfg.Filter) != "" {
+		f += " and (" + r.cfg.Filter + ")"
+	}
+	var sb strings.Builder
+	sb.WriteString(r.graph.base.String())
+	sb.WriteString(alertsPath)
+	sb.WriteString("?$filter=")
+	sb.WriteString(queryEscape(f))
+	sb.WriteString("&$top=")
+	sb.WriteString(strconv.Itoa(r.pageSize))
+	sb.WriteString("&$orderby=")
+	sb.WriteString(queryEscape("lastUpdateDateTime asc"))
+	if skip > 0 {
+		sb.WriteString("&$skip=")
+		sb.WriteString(strconv.Itoa(skip))
+	}
+	return sb.String()
+}
+
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+// readPages reads one window page by page, delivering each page. When the
+// last page is full without a nextLink and canSplit, it returns full=true
+// without delivering that page. When it cannot split (1 ms window), it pages
+// on with $skip up to maxSkip and then accepts what it read.
+func (r *defenderReceiver) readPages(ctx context.Context, w window, canSplit bool) (n int, full bool, err error) {
+	next := r.windowURL(w, 0)
+	read := 0
+	for {
+		logs, info, err := r.fetchPage(ctx, next)
+		if err != nil {
+			return n, false, err
+		}
+		isFull := info.items >= r.pageSize && info.nextLink == ""
+		if isFull && canSplit {
+			return n, true, nil
+		}
+		if err := r.deliver(ctx, logs, w); err != nil {
+			return n, false, err
+		}
+		n += info.items
+		read += info.items
+		if info.nextLink != "" {
+			u, perr := url.Parse(info.nextLink)
+			if perr != nil || !r.graph.sameOrigin(u) {
+				r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["foreign_next_link"])
+				host := ""
+				if u != nil {
+					host = u.Scheme + "://" + u.Host
+				}
+				err := fmt.Errorf("refusing to follow @odata.nextLink to %q: not the configured Graph endpoint %s (the bearer token goes nowhere else); the window [%s, %s) is read again next poll",
+					host, r.graph.base.Scheme+"://"+r.graph.base.Host, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat))
+				return n, false, err
+			}
+			next = info.nextLink
+			continue
+		}
+		if isFull {
+			if read+r.pageSize > maxSkip {
+				r.logger.Warn("A 1 ms window holds more alerts than can be paged; accepting what was read",
+					zap.Time("start", w.start), zap.Int("read", read))
+				return n, false, nil
+			}
+			next = r.windowURL(w, read)
+			continue
+		}
+		return n, false, nil
+	}
+}
+
+// fetchPage GETs and decodes one page; a malformed page is retried with backoff.
+func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string) (plog.Logs, pageInfo, error) {
+	for attempt := 1; ; attempt++ {
+		body, err := r.graph.get(ctx, pageURL, alertsPermission)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["request"])
+			}
+			return plog.Logs{}, pageInfo{}, err
+		}
+		logs := plog.NewLogs()
+		sl := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(metadata.ScopeName)
+		info, err := decodePage(body, sl.LogRecords())
+		if err == nil {
+			return logs, info, nil
+		}
+		r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["malformed"])
+		if attempt >= r.retry.maxAttempts {
+			return plog.Logs{}, pageInfo{}, fmt.Errorf("page still malformed after %d attempts: %w", attempt, err)
+		}
+		d := r.retry.backoff(attempt)
+		r.logger.Warn("Malformed page from Graph; reading it again", zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
+		if err := sleepCtx(ctx, d); err != nil {
+			return plog.Logs{}, pageInfo{}, err
+		}
+	}
+}
+
+type pendingVersion struct {
+	key versionKey
+	at  int64
+}
+
+// deliver drops already emitted versions, converts the rest, hands them to
+// the next consumer and, once it accepted them, records them as emitted and
+// saves the checkpoint.
+func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window) error {
+	rl := logs.ResourceLogs().At(0)
+	lrs := rl.ScopeLogs().At(0).LogRecords()
+	if lrs.Len() == 0 {
+		return nil
+	}
+	st := r.state
+	drop := make([]bool, lrs.Len())
+	pending := make([]pendingVersion, 0, lrs.Len())
+	inPage := make(map[versionKey]struct{}, lrs.Len())
+	incidentOf := make([]string, lrs.Len())
+	var incidentIDs []string
+	tenant := r.cfg.TenantID
+	dups := 0
+	for i := 0; i < lrs.Len(); i++ {
+		body := lrs.At(i).Body().Map()
+		id, lu, inc := alertIdentity(body)
+		if tenant == "" {
+			tenant = scalarString(body, "tenantId")
+		}
+		incidentOf[i] = inc
+		if id != "" {
+			k := newVersionKey(id, lu)
+			_, seen := st.seen[k]
+			_, again := inPage[k]
+			if seen || again {
+				drop[i] = true
+				dups++
+				continue
+			}
+			inPage[k] = struct{}{}
+			at := w.end.UnixNano()
+			if t, ok := parseGraphTime(lu); ok {
+				at = t.UnixNano()
+			}
+			pending = append(pending, pendingVersion{k, at})
+		}
+		if inc != "" && r.incidents != nil {
+			incidentIDs = append(incidentIDs, inc)
+		}
+	}
+	if dups > 0 {
+		r.tel.M365DefenderDuplicatesDropped.Add(ctx, int64(dups))
+	}
+	var names map[string]string
+	if len(incidentIDs) > 0 {
+		names = r.incidentNames(ctx, incidentIDs)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	observed := pcommon.NewTimestampFromTime(r.now())
+	var scratch []indicator
+	indicators := 0
+	idx := 0
+	lrs.RemoveIf(func(lr plog.LogRecord) bool {
+		i := idx
+		idx++
+		if drop[i] {
+			return true
+		}
+		var n int
+		n, scratch = convertAlert(lr, observed, names[incidentOf[i]], scratch)
+		indicators += n
+		return false
+	})
+	count := lrs.Len()
+	if count == 0 {
+		return nil
+	}
+	if tenant != "" {
+		rl.Resource().Attributes().PutStr(contract.AttrTenantID, tenant)
+	}
+	opCtx := r.obsrecv.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(opCtx, logs)
+	r.obsrecv.EndLogsOp(opCtx, "graph_json", count, err)
+	if err != nil {
+		r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["consumer"])
+		return fmt.Errorf("next consumer refused %d alerts: %w", count, err)
+	}
+	r.tel.M365DefenderAlertsEmitted.Add(ctx, int64(count))
+	r.tel.M365DefenderIndicatorsExtracted.Add(ctx, int64(indicators))
+	for _, p := range pending {
+		st.seen[p.key] = p.at
+	}
+	r.save(ctx)
+	return nil
+}
+
+// incidentNames resolves incident display names (cached); a failed lookup
+// leaves the name out rather than stalling the cursor.
+func (r *defenderReceiver) incidentNames(ctx context.Context, ids []string) map[string]string {
+	names := make(map[string]string, len(ids))
+	failed := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := names[id]; ok || failed[id] {
+			continue
+		}
+		if name, ok := r.incidents.get(id); ok {
+			names[id] = name
+			continue
+		}
+		name, err := r.lookupIncident(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return names
+			}
+			failed[id] = true
+			r.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1)
+			r.logger.Warn("Incident lookup failed; emitting its alerts without the incident name", zap.String("incident_id", id), zap.Error(err))
+			continue
+		}
+		r.incidents.put(id, name)
+		names[id] = name
+	}
+	return names
+}
+
+func (r *defenderReceiver) lookupIncident(ctx context.Context, id string) (string, error) {
+	body, err := r.graph.get(ctx, r.graph.base.String()+incidentsPath+url.PathEscape(id), incidentsPermission)
+	if err != nil {
+		return "", err
+	}
+	if !jsonValidObject(body) {
+		return "", errors.New("malformed incident response")
+	}
+	m := pcommon.NewMap()
+	p := parser{b: body}
+	p.ws()
+	p.object(m)
+	return strings.TrimSpace(strValue(m, "displayName")), nil
+}
+
+// incidentCache is a bounded id → displayName map; the oldest entry is
+// evicted first.
+type incidentCache struct {
+	max   int
+	names map[string]string
+	order []string
+	next  int
+}
+
+func newIncidentCache(size int) *incidentCache {
+	return &incidentCache{max: size, names: make(map[string]string, size)}
+}
+
+func (c *incidentCache) get(id string) (string, bool) {
+	n, ok := c.names[id]
+	return n, ok
+}
+
+func (c *incidentCache) put(id, name string) {
+	if _, ok := c.names[id]; ok {
+		c.names[id] = name
+		return
+	}
+	if len(c.order) < c.max {
+		c.order = append(c.order, id)
+	} else {
+		delete(c.names, c.order[c.next])
+		c.order[c.next] = id
+		c.next = (c.next + 1) % c.max
+	}
+	c.names[id] = name
+}
