@@ -5,11 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadata"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
@@ -126,4 +129,10 @@ func newTestExporter(t *testing.T, endpoint string, host component.Host, mutate 
 	require.NoError(t, e.start(context.Background(), host))
 	t.Cleanup(func() { require.NoError(t, e.shutdown(context.Background())) })
 	return &testExporter{ciExporter: e, tt: tt, logs: logs, host: host}
+}
+
+func zapString(k, v string) zap.Field { return zap.String(k, v) }
+
+func newNopSettings() exporter.Settings {
+	return exportertest.NewNopSettings(metadata.Type)
 }
