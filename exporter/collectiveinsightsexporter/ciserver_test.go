@@ -120,9 +120,10 @@ func validateRequest(raw []byte) (*ciRequest, error) {
 }
 
 type recordedRequest struct {
-	header http.Header
-	body   []byte
-	req    *ciRequest
+	header   http.Header
+	body     []byte
+	req      *ciRequest
+	accepted bool // answered 200
 }
 
 // ciServer is a Collective Insights stand-in that validates each request.
@@ -167,6 +168,9 @@ func (s *ciServer) handle(w http.ResponseWriter, r *http.Request) {
 	if respond != nil && respond(n, req, w) {
 		return
 	}
+	s.mu.Lock()
+	s.reqs[n].accepted = true
+	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"result":{"status":"ok","debug":%t,"summary":{"processed":{"ioc":%d,"incident":1}}}}`, *req.Options.Debug, len(req.Data))
 }
@@ -177,11 +181,13 @@ func (s *ciServer) requests() []recordedRequest {
 	return append([]recordedRequest(nil), s.reqs...)
 }
 
-// entries returns every entry received, in order.
+// entries returns every entry accepted (answered 200), in order.
 func (s *ciServer) entries() []ciEntry {
 	var out []ciEntry
 	for _, r := range s.requests() {
-		out = append(out, r.req.Data...)
+		if r.accepted {
+			out = append(out, r.req.Data...)
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package collectiveinsightsexporter
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,4 +136,13 @@ func zapString(k, v string) zap.Field { return zap.String(k, v) }
 
 func newNopSettings() exporter.Settings {
 	return exportertest.NewNopSettings(metadata.Type)
+}
+
+func fmtConfig(cfg *Config) string { return fmt.Sprintf("%+v %v %#v", *cfg, cfg.APIKey, cfg.APIKey) }
+
+func plogTimestamp(ns int64) pcommon.Timestamp {
+	if ns < 0 {
+		ns = -ns
+	}
+	return pcommon.Timestamp(uint64(ns))
 }
