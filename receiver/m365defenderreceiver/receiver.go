@@ -61,7 +61,6 @@ type defenderReceiver struct {
 	maxSeen      int
 	initialSpan  time.Duration
 
-	startOnce sync.Once
 	mu        sync.Mutex
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -133,6 +132,20 @@ func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs)
 // the checkpoint, and starts the poll loop in its own goroutine. It does no
 // network I/O.
 func (r *defenderReceiver) Start(ctx context.Context, host component.Host) error {
+	if err := r.setup(ctx, host); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	r.mu.Lock()
+	r.cancel = cancel
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go r.run(loopCtx)
+	return nil
+}
+
+// setup prepares everything the poll loop needs, without network I/O.
+func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error {
 	cfg := r.cfg
 	hc, err := cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
 	if err != nil {
@@ -188,13 +201,6 @@ func (r *defenderReceiver) Start(ctx context.Context, host component.Host) error
 		r.incidents = newIncidentCache(incidentCacheSize)
 	}
 	r.span = r.initialSpan
-
-	loopCtx, cancel := context.WithCancel(context.Background())
-	r.mu.Lock()
-	r.cancel = cancel
-	r.mu.Unlock()
-	r.wg.Add(1)
-	go r.run(loopCtx)
 	return nil
 }
 
