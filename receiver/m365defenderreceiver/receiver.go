@@ -61,13 +61,13 @@ type defenderReceiver struct {
 	maxSeen      int
 	initialSpan  time.Duration
 
-	mu        sync.Mutex
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	http      *http.Client
-	graph     *graphClient
-	store     checkpointStore
-	pageSize  int
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	http     *http.Client
+	graph    *graphClient
+	store    checkpointStore
+	pageSize int
 
 	// Owned by the poll goroutine.
 	state     *checkpoint
