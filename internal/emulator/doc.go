@@ -1,0 +1,55 @@
+// Package emulator is a local stand-in for the three services this project
+// talks to: the Microsoft identity platform (client credentials token
+// endpoint and OpenID configuration), the Microsoft Graph security API
+// (alerts_v2 and incidents) and Recorded Future Collective Insights. Unit
+// tests, the end-to-end and fault suites, make demo and make bench all use
+// it; cmd/emulator wraps it as a program.
+//
+// New generates a deterministic, realistic dataset and serves it over TLS
+// on 127.0.0.1 with certificates from an in-memory CA (CACertPEM). The
+// dataset knows what it planted: Expected is the oracle of indicators that
+// must reach Collective Insights, Forbidden the values that must never, and
+// Submissions what actually arrived. Faults are injected with SetFaults.
+//
+// # Indicator fields
+//
+// Expected reports each indicator's Field as the property path inside its
+// evidence item (or alert) that the value came from, exactly as DESIGN.md
+// names them:
+//
+//	fileEvidence               fileDetails.sha256, fileDetails.sha1
+//	fileHashEvidence           value
+//	processEvidence            imageFile.sha256, imageFile.sha1
+//	ipEvidence                 ipAddress
+//	networkConnectionEvidence  destinationAddress (Graph nests an ipEvidence there:
+//	                           the value is destinationAddress.ipAddress)
+//	dnsEvidence                domainName
+//	urlEvidence                url, and url.host for the domain or IP of its host
+//	analyzedMessageEvidence    senderIp, urls (each URL), urls.host (each URL's host)
+//	alert                      title, description (CVE ids)
+//
+// Values are normalised as DESIGN.md prescribes: trimmed, hashes and domains
+// lower-case, URL scheme and host lower-case, userinfo removed, the rest of
+// the URL as sent. Within one alert a (type, value) is planted once, so its
+// field is unambiguous; across alerts values repeat, as in real tenants.
+//
+// # Graph
+//
+// Alerts are kept sorted by lastUpdateDateTime with their JSON encoded once,
+// so a window is found by binary search and a page is a concatenation of
+// stored bytes. The first page of a query fixes its result set; later pages
+// ($skiptoken) come from it, re-checking each alert against the filter so an
+// alert that changed meanwhile and left the window is omitted. Without
+// Prefer: include-unknown-enum-members, serviceSource and detectionSource
+// members newer than unknownFutureValue are replaced by it, as Graph does.
+//
+// # Collective Insights
+//
+// Request bodies are validated strictly (unknown keys, nulls, types, value
+// plausibility per ioc.type); a bad body is answered 400 with a message
+// naming the entry index and the problem. Accepted entries are all kept: it
+// is a test tool.
+//
+// The emulator is not a security boundary: it is meant for loopback tests
+// only.
+package emulator

@@ -1,0 +1,129 @@
+package emulator
+
+import (
+	"sync"
+	"time"
+)
+
+// Throttle answers the next N requests with 429 and a Retry-After header
+// of RetryAfter seconds (no header when RetryAfter is negative).
+type Throttle struct {
+	N          int
+	RetryAfter int
+}
+
+// ServerErrors answers the next N requests with Status (default 500).
+type ServerErrors struct {
+	N      int
+	Status int
+}
+
+// Slow delays the next N requests by Delay before answering them normally.
+type Slow struct {
+	N     int
+	Delay time.Duration
+}
+
+// Faults are failures to inject. Counts mean "the next N requests"; each
+// fault is independent. Graph faults apply to requests that carry a valid
+// token, in this order: GraphSlow, Graph429, Graph5xx, GraphMalformedPages.
+// Collective Insights faults apply in this order: CIOutageUntil, CI401,
+// CI429, CI5xx, then schema validation, then CIRejectValue.
+type Faults struct {
+	Graph429  Throttle
+	Graph5xx  ServerErrors
+	GraphSlow Slow
+	// GraphMalformedPages answers the next N requests with 200 and a
+	// truncated JSON body.
+	GraphMalformedPages int
+	// ExpireTokens invalidates, when SetFaults is called, every token issued
+	// so far: Graph answers 401 until the client fetches a new one.
+	ExpireTokens bool
+	// ForeignNextLink points the next N nextLinks at ForeignURL.
+	ForeignNextLink int
+	// UpdateWhilePaging updates, before each of the next N follow-up pages
+	// (requests with $skiptoken) of alerts_v2, two alerts of that query not
+	// yet served and one already served: they get lastUpdateDateTime = now
+	// and so leave the query's window.
+	UpdateWhilePaging int
+
+	CI429 Throttle
+	CI5xx ServerErrors
+	// CIRejectValue makes every request holding an entry with this
+	// ioc.value fail with 400 and a message naming the value; the sender is
+	// expected to drop that entry and send the rest again.
+	CIRejectValue string
+	// CI401 answers the next N requests with 401 despite a valid key.
+	CI401 int
+	// CIOutageUntil answers every request with 503 until this time.
+	CIOutageUntil time.Time
+}
+
+// SetFaults replaces the faults in effect. It is safe to call at any time.
+func (e *Emulator) SetFaults(f Faults) {
+	if f.ExpireTokens {
+		e.tokens.expireAll()
+		e.logf("faults: every token issued so far is now expired")
+	}
+	e.faults.set(f)
+}
+
+type faultState struct {
+	mu sync.Mutex
+	f  Faults
+}
+
+func (s *faultState) set(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f = f
+}
+
+// take decrements *n and reports whether it was positive; the caller holds mu.
+func take(n *int) bool {
+	if *n > 0 {
+		*n--
+		return true
+	}
+	return false
+}
+
+func (s *faultState) takeSlow(f *Slow) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f.Delay, take(&f.N)
+}
+
+func (s *faultState) takeThrottle(t *Throttle) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return t.RetryAfter, take(&t.N)
+}
+
+func (s *faultState) takeServerError(e *ServerErrors) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	status := e.Status
+	if status == 0 {
+		status = 500
+	}
+	return status, take(&e.N)
+}
+
+func (s *faultState) takeCount(n *int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return take(n)
+}
+
+func (s *faultState) ciOutage(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return now.Before(s.f.CIOutageUntil)
+}
+
+func (s *faultState) ciRejectValue() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.CIRejectValue
+}
