@@ -296,7 +296,7 @@ func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, s *pushState
 		return err
 	}
 	if s.rejected == nil {
-		s.rejected = err
+		s.rejected = br
 	}
 	if len(batch) > 1 && s.budget >= 2 {
 		s.budget -= 2
