@@ -186,4 +186,3 @@ func rejectValue(req *ciRequest, value string) error {
 	}
 	return nil
 }
-

@@ -2,9 +2,12 @@ package emulator
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -30,10 +33,7 @@ func (e *Emulator) generateInitial() error {
 	r := rand.New(rand.NewPCG(uint64(e.cfg.Seed), 0x706c616e))
 	plans := planTimes(r, e.cfg.Alerts, e.cfg.Start, e.cfg.End)
 	incidents := planIncidents(r, plans, e.cfg.TenantID)
-	records, forbidden, err := e.gen.generateAll(plans)
-	if err != nil {
-		return err
-	}
+	records, forbidden := e.gen.generateAll(plans)
 	s := e.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,10 +68,8 @@ func (e *Emulator) AddAlerts(n int) []string {
 		if e.rng.IntN(2) == 0 {
 			p.incident = newIncidentRecord(strconv.Itoa(900_000_000+p.index), e.cfg.TenantID)
 		}
-		rec, forbidden, err := e.gen.alert(p)
-		if err != nil {
-			panic(err) // generated structs always encode
-		}
+		a, b := e.gen.build(p)
+		rec := newAlertRecord(p, a)
 		e.store.mu.Lock()
 		e.store.insert(rec)
 		if p.incident != nil {
@@ -80,7 +78,7 @@ func (e *Emulator) AddAlerts(n int) []string {
 			e.store.incidents = append(e.store.incidents, p.incident)
 			e.store.incidentsByID[p.incident.incident.ID] = p.incident
 		}
-		e.store.addForbidden(forbidden)
+		e.store.addForbidden(b.forbidden)
 		e.store.mu.Unlock()
 		ids = append(ids, rec.id)
 	}
@@ -109,13 +107,15 @@ func (e *Emulator) UpdateAlerts(n int) []string {
 func (e *Emulator) update(alerts []*alertRecord) []string {
 	ids := make([]string, 0, len(alerts))
 	for _, rec := range alerts {
+		// Only holders of e.mutate change records, so rec cannot change
+		// between this read and the write below.
 		e.store.mu.RLock()
-		var a graphAlert
-		err := json.Unmarshal(rec.body, &a)
+		body, indicators := e.gen.current(rec)
 		previous := rec.lastUpdate
 		e.store.mu.RUnlock()
-		if err != nil {
-			panic(err) // bodies are our own encoding
+		var a graphAlert
+		if err := json.Unmarshal(body, &a); err != nil {
+			panic(fmt.Sprintf("emulator: decoding its own alert: %v", err))
 		}
 		now := time.Now().Truncate(100 * time.Nanosecond)
 		if !now.After(previous) { // keep lastUpdateDateTime strictly increasing
@@ -126,7 +126,7 @@ func (e *Emulator) update(alerts []*alertRecord) []string {
 			a.Status = "inProgress"
 		}
 		b := newEvidenceBuilder(e.rng, e.gen.pools, a.LastUpdateDateTime)
-		for _, ind := range rec.indicators { // keep indicators unique per alert
+		for _, ind := range indicators { // keep indicators unique per alert
 			b.planted[ind.Type+"\x00"+ind.Value] = true
 		}
 		if e.rng.IntN(2) == 0 {
@@ -136,10 +136,8 @@ func (e *Emulator) update(alerts []*alertRecord) []string {
 		e.store.mu.Lock()
 		e.store.remove(rec)
 		rec.lastUpdate = now
-		if err := rec.encode(&a); err != nil {
-			panic(err)
-		}
-		rec.indicators = slices.Concat(rec.indicators, b.indicators)
+		rec.setFields(&a)
+		rec.changed = &alertVersion{body: mustMarshal(&a), indicators: slices.Concat(indicators, b.indicators)}
 		e.store.insert(rec)
 		if rec.incident != nil {
 			rec.incident.refresh()
@@ -156,19 +154,42 @@ func (e *Emulator) update(alerts []*alertRecord) []string {
 
 // Expected returns every public indicator the dataset planted, one per
 // alert and (type, value), in lastUpdateDateTime order of their alerts.
+// Alerts are regenerated to list them, on every core.
 func (e *Emulator) Expected() []Indicator {
 	e.store.mu.RLock()
 	defer e.store.mu.RUnlock()
-	var out []Indicator
-	for _, rec := range e.store.byLastUpdate {
-		incidentID := ""
-		if rec.incident != nil {
-			incidentID = rec.incident.incident.ID
-		}
-		for _, ind := range rec.indicators {
-			out = append(out, Indicator{Type: ind.Type, Value: ind.Value, Field: ind.Field, Verdict: ind.Verdict,
-				AlertID: rec.id, IncidentID: incidentID, ServiceSource: rec.serviceSource, DetectionSource: rec.detectionSource})
-		}
+	records := e.store.byLastUpdate
+	perAlert := make([][]Indicator, len(records))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(records); i += workers {
+				perAlert[i] = e.expectedOf(records[i])
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(perAlert...)
+}
+
+// expectedOf lists one alert's indicators; the caller holds e.store.mu.
+func (e *Emulator) expectedOf(rec *alertRecord) []Indicator {
+	var planted []plantedIndicator
+	if rec.changed != nil {
+		planted = rec.changed.indicators
+	} else {
+		_, b := e.gen.build(rec.plan)
+		planted = b.indicators
+	}
+	incidentID := ""
+	if rec.incident != nil {
+		incidentID = rec.incident.incident.ID
+	}
+	out := make([]Indicator, len(planted))
+	for i, ind := range planted {
+		out[i] = Indicator{Type: ind.Type, Value: ind.Value, Field: ind.Field, Verdict: ind.Verdict,
+			AlertID: rec.id, IncidentID: incidentID, ServiceSource: rec.serviceSource, DetectionSource: rec.detectionSource}
 	}
 	return out
 }

@@ -107,6 +107,9 @@ var (
 )
 
 func (b *evidenceBuilder) base(kind string, verdictChoices []string, roles ...string) evidenceBase {
+	if roles == nil {
+		roles = []string{} // Graph sends [] for no roles, never null
+	}
 	tags := []string{}
 	if b.r.IntN(8) == 0 {
 		tags = []string{"Suspicious"}

@@ -21,8 +21,8 @@ type filterFields struct {
 
 var (
 	alertFilterFields = filterFields{
-		entity: "microsoft.graph.security.alert",
-		times:  map[string]bool{"lastUpdateDateTime": true, "createdDateTime": true},
+		entity:  "microsoft.graph.security.alert",
+		times:   map[string]bool{"lastUpdateDateTime": true, "createdDateTime": true},
 		strings: map[string]bool{"serviceSource": true, "severity": true, "status": true, "category": true, "detectionSource": true},
 	}
 	incidentFilterFields = filterFields{
@@ -99,7 +99,7 @@ func (c stringComparison) match(x filterable) bool {
 
 // parseFilter parses the subset of OData Graph's security API takes:
 // comparisons joined by and/or with parentheses; datetimes are unquoted
-// RFC 3339 literals, strings are single-quoted ('' escapes a quote).
+// RFC 3339 literals, strings are single-quoted (” escapes a quote).
 func parseFilter(s string, fields filterFields) (*filter, error) {
 	if strings.TrimSpace(s) == "" {
 		return &filter{}, nil

@@ -103,25 +103,20 @@ func planIncidents(r *rand.Rand, plans []alertPlan, tenantID string) []*incident
 	return incidents
 }
 
-// generateAll builds the alerts of plans on every core. It returns the
-// records in plan order and the forbidden values they planted.
-func (g *generator) generateAll(plans []alertPlan) ([]*alertRecord, []string, error) {
+// generateAll builds the records of plans on every core. It returns them in
+// plan order with the forbidden values they planted.
+func (g *generator) generateAll(plans []alertPlan) ([]*alertRecord, []string) {
 	records := make([]*alertRecord, len(plans))
 	workers := runtime.GOMAXPROCS(0)
 	forbidden := make([][]string, workers)
-	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			seen := map[string]bool{}
 			for i := w; i < len(plans); i += workers {
-				rec, forbid, err := g.alert(plans[i])
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				records[i] = rec
-				for _, v := range forbid {
+				a, b := g.build(plans[i])
+				records[i] = newAlertRecord(plans[i], a)
+				for _, v := range b.forbidden {
 					if !seen[v] {
 						seen[v] = true
 						forbidden[w] = append(forbidden[w], v)
@@ -131,12 +126,7 @@ func (g *generator) generateAll(plans []alertPlan) ([]*alertRecord, []string, er
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-	return records, slices.Concat(forbidden...), nil
+	return records, slices.Concat(forbidden...)
 }
 
 var (
@@ -166,14 +156,17 @@ var alertIDPrefixes = map[string]string{
 	svcAppGovernance: "ma", svcDLP: "dl", svcCloud: "dc", svcSentinel: "sn", svcInsiderRisk: "ir",
 }
 
-// alert generates one alert and encodes it.
-func (g *generator) alert(p alertPlan) (*alertRecord, []string, error) {
+// build generates the alert of a plan, recording in the returned builder
+// the indicators and forbidden values it planted. It is a pure function of
+// the seed and the plan: the store regenerates alerts from their plans
+// instead of keeping 3 kB of JSON per alert.
+func (g *generator) build(p alertPlan) (*graphAlert, *evidenceBuilder) {
 	r := g.rngFor(p.index)
 	sc := pickScenario(r)
 	createdAt := graphTime(p.created)
 	b := newEvidenceBuilder(r, g.pools, createdAt)
 
-	a := graphAlert{
+	a := &graphAlert{
 		ID:              fmt.Sprintf("%s%018d_%d", alertIDPrefixes[sc.service], p.created.UnixNano()/100, 1_000_000_000+p.index),
 		ServiceSource:   sc.service,
 		DetectionSource: pick(r, sc.detectionSources),
@@ -201,8 +194,8 @@ func (g *generator) alert(p alertPlan) (*alertRecord, []string, error) {
 		a.IncidentID = ptr(p.incident.incident.ID)
 		a.IncidentWebURL = ptr(p.incident.incident.IncidentWebURL)
 	}
-	g.fillTexts(r, sc, &a, b)
-	g.fillLifecycle(r, &a, p)
+	g.fillTexts(r, sc, a, b)
+	g.fillLifecycle(r, a)
 	if sc.service == svcSentinel {
 		a.AdditionalData = map[string]any{"AlertGenerationType": "Scheduled", "ProviderName": "ASI Scheduled Alerts"}
 		a.AlertPolicyID = ptr(randomGUID(r))
@@ -216,18 +209,15 @@ func (g *generator) alert(p alertPlan) (*alertRecord, []string, error) {
 			a.Evidence = append(a.Evidence, b.build(kind))
 		}
 	}
-	rec := &alertRecord{id: a.ID, created: p.created, lastUpdate: p.lastUpdate, incident: p.incident, indicators: b.indicators}
-	if err := rec.encode(&a); err != nil {
-		return nil, nil, err
-	}
-	return rec, b.forbidden, nil
+	return a, b
 }
 
 // fillTexts sets title, description and threat names, planting any CVE id
 // they carry.
 func (g *generator) fillTexts(r *rand.Rand, sc *scenario, a *graphAlert, b *evidenceBuilder) {
 	threat := pick(r, threatFamilies)
-	title := strings.NewReplacer("{threat}", threat, "{file}", pick(r, documentNames)).Replace(pick(r, sc.titles))
+	title := strings.ReplaceAll(pick(r, sc.titles), "{threat}", threat)
+	title = strings.ReplaceAll(title, "{file}", pick(r, documentNames))
 	description := sc.description
 	if strings.Contains(title, "{cve}") {
 		cve := pick(r, titleCVEs)
@@ -251,7 +241,7 @@ func (g *generator) fillTexts(r *rand.Rand, sc *scenario, a *graphAlert, b *evid
 
 // fillLifecycle sets status-dependent fields the way production does:
 // unresolved alerts carry resolvedDateTime null or "".
-func (g *generator) fillLifecycle(r *rand.Rand, a *graphAlert, p alertPlan) {
+func (g *generator) fillLifecycle(r *rand.Rand, a *graphAlert) {
 	if a.Status == "resolved" {
 		a.ResolvedDateTime = ptr(a.LastUpdateDateTime)
 		a.Classification, a.Determination = ptr(pick(r, classifications)), ptr(pick(r, determinations))
@@ -273,15 +263,37 @@ func detectorID(sc *scenario) string {
 	return fmt.Sprintf("7b3c%04x-2f1d-4c6e-9a1b-%012x", i, 0xd373c700+i)
 }
 
-// encode stores the alert's JSON and the fields queries need.
-func (rec *alertRecord) encode(a *graphAlert) error {
-	body, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("encode alert %s: %w", a.ID, err)
-	}
-	rec.body = body
+// newAlertRecord makes the store's record of a freshly generated alert.
+func newAlertRecord(p alertPlan, a *graphAlert) *alertRecord {
+	rec := &alertRecord{plan: p, created: p.created, lastUpdate: p.lastUpdate, incident: p.incident}
+	rec.setFields(a)
+	return rec
+}
+
+// setFields copies the fields queries need from a.
+func (rec *alertRecord) setFields(a *graphAlert) {
+	rec.id = a.ID
 	rec.serviceSource, rec.detectionSource = a.ServiceSource, a.DetectionSource
 	rec.severity, rec.status, rec.category, rec.title = a.Severity, a.Status, a.Category, a.Title
 	rec.hasEvolvableEnum = evolvableEnumMembers[a.ServiceSource] || evolvableEnumMembers[a.DetectionSource]
-	return nil
+}
+
+// current returns the alert's JSON and planted indicators: the stored ones
+// once it changed, else its regeneration. The caller holds the store lock.
+func (g *generator) current(rec *alertRecord) ([]byte, []plantedIndicator) {
+	if rec.changed != nil {
+		return rec.changed.body, rec.changed.indicators
+	}
+	a, b := g.build(rec.plan)
+	return mustMarshal(a), b.indicators
+}
+
+// mustMarshal encodes the emulator's own Graph types, which hold only
+// strings, numbers, slices and maps: encoding cannot fail.
+func mustMarshal(v any) []byte {
+	body, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("emulator: encoding %T: %v", v, err))
+	}
+	return body
 }

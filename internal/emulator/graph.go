@@ -158,7 +158,7 @@ func (e *Emulator) listAlerts(g *graphResponse, r *http.Request) {
 	}
 	e.writePage(g, r, q, rs, offset, "security/alerts_v2", func(item pageItem) []byte {
 		g.alerts++
-		return alertBody(item.(*alertRecord), g.includeUnknownEnums)
+		return e.alertBody(item.(*alertRecord), g.includeUnknownEnums)
 	})
 }
 
@@ -285,7 +285,7 @@ func (e *Emulator) getAlert(g *graphResponse, r *http.Request) {
 	rec := e.store.alertsByID[r.PathValue("id")]
 	var body []byte
 	if rec != nil {
-		body = alertBody(rec, g.includeUnknownEnums)
+		body = e.alertBody(rec, g.includeUnknownEnums)
 	}
 	e.store.mu.RUnlock()
 	if rec == nil {
@@ -316,13 +316,14 @@ func (e *Emulator) getIncident(g *graphResponse, r *http.Request) {
 	writeGraphBody(g, withODataContext(body, e.graphURL+"/v1.0/$metadata#security/incidents/$entity"))
 }
 
-// alertBody returns the alert's stored JSON, with enum members newer than
-// unknownFutureValue replaced unless the client opted in to them.
-func alertBody(rec *alertRecord, includeUnknownEnums bool) []byte {
+// alertBody returns the alert's JSON, with enum members newer than
+// unknownFutureValue replaced unless the client opted in to them. The
+// caller holds e.store.mu.
+func (e *Emulator) alertBody(rec *alertRecord, includeUnknownEnums bool) []byte {
+	body, _ := e.gen.current(rec)
 	if includeUnknownEnums || !rec.hasEvolvableEnum {
-		return rec.body
+		return body
 	}
-	body := rec.body
 	for _, field := range []string{"serviceSource", "detectionSource"} {
 		value := rec.serviceSource
 		if field == "detectionSource" {
@@ -349,7 +350,7 @@ func (e *Emulator) incidentBody(g *graphResponse, inc *incidentRecord, expand bo
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.Write(alertBody(a, g.includeUnknownEnums))
+		buf.Write(e.alertBody(a, g.includeUnknownEnums))
 		g.alerts++
 	}
 	buf.WriteString("]}")

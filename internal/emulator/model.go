@@ -114,11 +114,11 @@ type processEvidence struct {
 }
 
 type geoLocation struct {
-	City            string `json:"city"`
-	CountryName     string `json:"countryName"`
-	Latitude        float64 `json:"latitude"`
-	Longitude       float64 `json:"longitude"`
-	State           string `json:"state"`
+	City        string  `json:"city"`
+	CountryName string  `json:"countryName"`
+	Latitude    float64 `json:"latitude"`
+	Longitude   float64 `json:"longitude"`
+	State       string  `json:"state"`
 }
 
 type ipEvidence struct {
@@ -182,17 +182,17 @@ type analyzedMessageEvidence struct {
 
 type deviceEvidence struct {
 	evidenceBase
-	AzureAdDeviceID  string   `json:"azureAdDeviceId"`
-	DeviceDNSName    string   `json:"deviceDnsName"`
-	FirstSeenDateTime string  `json:"firstSeenDateTime"`
-	HealthStatus     string   `json:"healthStatus"`
-	IPInterfaces     []string `json:"ipInterfaces"`
-	MdeDeviceID      string   `json:"mdeDeviceId"`
-	OSPlatform       string   `json:"osPlatform"`
-	OSBuild          int64    `json:"osBuild"`
-	RiskScore        string   `json:"riskScore"`
-	RbacGroupName    string   `json:"rbacGroupName"`
-	Version          string   `json:"version"`
+	AzureAdDeviceID   string   `json:"azureAdDeviceId"`
+	DeviceDNSName     string   `json:"deviceDnsName"`
+	FirstSeenDateTime string   `json:"firstSeenDateTime"`
+	HealthStatus      string   `json:"healthStatus"`
+	IPInterfaces      []string `json:"ipInterfaces"`
+	MdeDeviceID       string   `json:"mdeDeviceId"`
+	OSPlatform        string   `json:"osPlatform"`
+	OSBuild           int64    `json:"osBuild"`
+	RiskScore         string   `json:"riskScore"`
+	RbacGroupName     string   `json:"rbacGroupName"`
+	Version           string   `json:"version"`
 }
 
 type userEvidence struct {

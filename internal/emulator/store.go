@@ -8,10 +8,13 @@ import (
 )
 
 // alertRecord is one alert as the store keeps it: the fields $filter and
-// $orderby need, and the alert's JSON encoded once. Serving a page copies
-// bytes; nothing is encoded per request. Fields change only under the
+// $orderby need, and how to produce its JSON. Fields change only under the
 // store's write lock.
 type alertRecord struct {
+	// plan regenerates the alert as first generated (see generator.build).
+	plan alertPlan
+	// changed is set once an update made the alert differ from its plan.
+	changed         *alertVersion
 	id              string
 	created         time.Time
 	lastUpdate      time.Time
@@ -22,11 +25,15 @@ type alertRecord struct {
 	category        string
 	title           string
 	incident        *incidentRecord // nil for alerts outside any incident
-	body            []byte
-	// hasEvolvableEnum marks bodies that hold enum members Graph hides
-	// without Prefer: include-unknown-enum-members.
+	// hasEvolvableEnum marks alerts with enum members Graph hides without
+	// Prefer: include-unknown-enum-members.
 	hasEvolvableEnum bool
-	indicators       []plantedIndicator
+}
+
+// alertVersion is an alert's JSON and planted indicators after an update.
+type alertVersion struct {
+	body       []byte
+	indicators []plantedIndicator
 }
 
 func (a *alertRecord) timeField(name string) time.Time {
@@ -54,10 +61,10 @@ func (a *alertRecord) stringField(name string) string {
 // incidentRecord is encoded per request: incidents are few and an
 // incident's lastUpdateDateTime follows its alerts.
 type incidentRecord struct {
-	incident graphIncident
-	created  time.Time
+	incident   graphIncident
+	created    time.Time
 	lastUpdate time.Time
-	alerts   []*alertRecord
+	alerts     []*alertRecord
 }
 
 func (i *incidentRecord) timeField(name string) time.Time {
