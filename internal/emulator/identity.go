@@ -3,6 +3,7 @@ package emulator
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -64,7 +65,7 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	case form.Get("client_secret") != e.cfg.ClientSecret:
 		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
-	case !graphScopes[form.Get("scope")]:
+	case !isGraphScope(form.Get("scope")):
 		writeAADError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+form.Get("scope")+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.")
 	default:
 		lifetime := int(e.cfg.TokenLifetime / time.Second)
@@ -77,6 +78,22 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.logf("identity: refused a token request for tenant %s", tenant)
+}
+
+// isGraphScope reports whether scope asks for a Graph token. MSAL appends
+// the OpenID scopes, which Entra ID ignores for this grant.
+func isGraphScope(scope string) bool {
+	resources := 0
+	for _, s := range strings.Fields(scope) {
+		switch {
+		case s == "openid" || s == "offline_access" || s == "profile":
+		case graphScopes[s]:
+			resources++
+		default:
+			return false
+		}
+	}
+	return resources == 1
 }
 
 func writeAADError(w http.ResponseWriter, status int, code string, aadsts int, description string) {
