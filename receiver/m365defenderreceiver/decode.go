@@ -217,8 +217,9 @@ func (p *parser) object(m pcommon.Map) {
 		p.ws()
 		p.i++ // ':'
 		p.ws()
-		if p.b[p.i] == 'n' { // null
+		if p.b[p.i] == 'n' { // null: left out (and, as encoding/json does, a later member wins)
 			p.i += 4
+			m.Remove(key)
 			continue
 		}
 		p.value(m.PutEmpty(key))

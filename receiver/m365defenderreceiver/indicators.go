@@ -387,20 +387,17 @@ func publicIP(v string) (string, bool) {
 		return "", false
 	}
 	a = a.WithZone("").Unmap()
+	if nat64Prefix.Contains(a) { // inside the reserved ::/8, judged by its IPv4
+		b := a.As16()
+		return a.String(), isGlobal(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+	}
 	if !isGlobal(a) {
 		return "", false
 	}
-	if a.Is6() {
+	if sixToFour.Contains(a) {
 		b := a.As16()
-		switch {
-		case nat64Prefix.Contains(a):
-			if !isGlobal(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})) {
-				return "", false
-			}
-		case sixToFour.Contains(a):
-			if !isGlobal(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})) {
-				return "", false
-			}
+		if !isGlobal(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})) {
+			return "", false
 		}
 	}
 	return a.String(), true

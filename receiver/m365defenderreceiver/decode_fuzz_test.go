@@ -1,0 +1,100 @@
+package m365defenderreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// oracle converts encoding/json's view of a value to the shape decodePage
+// promises: nulls left out, integral numbers as int64, others as float64.
+func oracle(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if c, ok := oracle(e); ok {
+				out[k] = c
+			}
+		}
+		return out, true
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, e := range x {
+			if c, ok := oracle(e); ok {
+				out = append(out, c)
+			}
+		}
+		return out, true
+	case json.Number:
+		s := string(x)
+		if !strings.ContainsAny(s, ".eE") {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return n, true
+			}
+		}
+		f, _ := strconv.ParseFloat(s, 64)
+		return f, true
+	default:
+		return x, true
+	}
+}
+
+func FuzzDecodePage(f *testing.F) {
+	f.Add([]byte(`{"value":[]}`))
+	f.Add([]byte(`{"@odata.context":"x","@odata.nextLink":"https://graph.microsoft.com/v1.0/security/alerts_v2?$skip=2","value":[{"id":"a","n":null,"x":[1,2.5,"s",{"k":true}]}]}`))
+	f.Add([]byte(`{"value":[{"id":"\u00e9\ud83d\ude00","t":"日本語","e":-1e-7,"big":18446744073709551616}, 1, "s", null, []]}`))
+	f.Add([]byte(`{"value":[{"a":{"b":{"c":{"d":[[[[{}]]]]}}}}], "value2": {"value":[1]}}`))
+	f.Add([]byte(`{"value":[{"id":"x","title":"trunc`))
+	f.Add([]byte("{\"value\":[{\"bad\":\"\xff\xfe\"}]}"))
+	f.Add([]byte(`[{"value":[]}]`))
+	f.Add([]byte(`{"value":[{"dup":1,"dup":null,"dup":[2]}]}`))
+	for _, name := range []string{"testdata/pages/endpoint_identity_cloudapps.json", "testdata/pages/office_and_others.json"} {
+		if data, err := readFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lrs := plog.NewLogRecordSlice()
+		info, err := decodePage(data, lrs)
+		var top map[string]json.RawMessage
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		okTop := json.Valid(data) && json.Unmarshal(data, &top) == nil && top != nil
+		var values []json.RawMessage
+		okValues := okTop && top["value"] != nil && json.Unmarshal(top["value"], &values) == nil && !bytes.Equal(bytes.TrimSpace(top["value"]), []byte("null"))
+		if !okValues {
+			require.Error(t, err)
+			require.Zero(t, lrs.Len())
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, len(values), info.items)
+		objects := 0
+		for _, raw := range values {
+			if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+				if utf8.Valid(raw) {
+					var m any
+					d := json.NewDecoder(bytes.NewReader(raw))
+					d.UseNumber()
+					require.NoError(t, d.Decode(&m))
+					want, _ := oracle(m)
+					require.Equal(t, want, lrs.At(objects).Body().Map().AsRaw())
+				}
+				objects++
+			}
+		}
+		require.Equal(t, objects, lrs.Len())
+	})
+}
+
+func readFile(name string) ([]byte, error) { return os.ReadFile(name) }

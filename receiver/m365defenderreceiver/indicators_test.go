@@ -1,0 +1,255 @@
+package m365defenderreceiver
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+)
+
+func TestPublicIP(t *testing.T) {
+	public := map[string]string{
+		"8.8.8.8":                  "8.8.8.8",
+		" 185.220.101.45 ":         "185.220.101.45",
+		"::ffff:185.220.101.45":    "185.220.101.45",
+		"2606:4700:4700::1111":     "2606:4700:4700::1111",
+		"[2606:4700:4700::1111]":   "2606:4700:4700::1111",
+		"2606:4700:4700:0::1111":   "2606:4700:4700::1111",
+		"2A01:111:F400:7E1B::207":  "2a01:111:f400:7e1b::207",
+		"2606:4700::1111%eth0":     "2606:4700::1111",
+		"64:ff9b::808:808":         "64:ff9b::808:808",
+		"2002:808:808::1":          "2002:808:808::1",
+		"203.0.114.1":              "203.0.114.1",
+		"100.128.0.1":              "100.128.0.1",
+		"192.0.1.1":                "192.0.1.1",
+	}
+	for in, want := range public {
+		got, ok := publicIP(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{
+		"", "not-an-ip", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "127.0.0.1", "0.0.0.0", "0.1.2.3",
+		"169.254.169.254", "100.64.0.1", "100.127.255.255", "224.0.0.1", "239.255.255.250", "255.255.255.255",
+		"240.0.0.1", "192.0.2.1", "198.51.100.7", "203.0.113.9", "198.18.0.1", "198.19.255.255", "192.0.0.8", "192.88.99.1",
+		"::", "::1", "fe80::1", "fe80::1%12", "fc00::1", "fd12:3456::1", "ff02::1", "2001:db8::1", "2001:0:4136:e378::1",
+		"::ffff:10.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:a00:1::1", "fec0::1", "3fff::1", "100::1",
+		"1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.4/24", strings.Repeat("1", 100),
+	} {
+		_, ok := publicIP(in)
+		assert.False(t, ok, in)
+	}
+}
+
+func TestNormalizeURL(t *testing.T) {
+	tests := []struct{ in, url, host string }{
+		{"https://Example.COM/Path?Q=A#F", "https://example.com/Path?Q=A#F", "example.com"},
+		{"HTTPS://user:secret@Evil.Example.org:8443/x", "https://evil.example.org:8443/x", "evil.example.org"},
+		{"http://user@evil.example.org", "http://evil.example.org", "evil.example.org"},
+		{"  https://evil.example.org/a b  ", "", ""},
+		{"evil.example.org/path", "evil.example.org/path", "evil.example.org"},
+		{"https://[2606:4700::1111]:443/q", "https://[2606:4700::1111]:443/q", "2606:4700::1111"},
+		{"https://[fe80::1%25eth0]/", "", ""},
+		{"http://10.0.0.1/x", "", ""},
+		{"http://0x7f000001/x", "", ""},
+		{"http://localhost:8080/", "", ""},
+		{"http://intranet/", "", ""},
+		{"https://printer.corp.local/", "", ""},
+		{"https://ПРИМЕР.рф/путь", "https://пример.рф/путь", "пример.рф"},
+		{"https://XN--80AK6AA92E.com/", "https://xn--80ak6aa92e.com/", "xn--80ak6aa92e.com"},
+		{"https://evil.example.org:notaport/", "", ""},
+		{"https://", "", ""},
+		{"https://a@b@evil.example.org/", "https://evil.example.org/", "evil.example.org"},
+		{"ftp://files.example.org/x.exe", "ftp://files.example.org/x.exe", "files.example.org"},
+		{"https://evil.example.org./", "https://evil.example.org/", "evil.example.org"},
+		{"https://" + strings.Repeat("a", 9000) + ".com/", "", ""},
+		{"https://evil\x00.example.org/", "", ""},
+	}
+	for _, tt := range tests {
+		u, host, _ := normalizeURL(tt.in)
+		assert.Equal(t, tt.url, u, tt.in)
+		assert.Equal(t, tt.host, host, tt.in)
+	}
+}
+
+func TestNormalizeHashAndDomain(t *testing.T) {
+	assert.Equal(t, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", normalizeHash(" E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855 "))
+	assert.Equal(t, "d41d8cd98f00b204e9800998ecf8427e", normalizeHash("d41d8cd98f00b204e9800998ecf8427e"))
+	for _, bad := range []string{"", "xyz", "0000000000000000000000000000000000000000", "g41d8cd98f00b204e9800998ecf8427e", "abc"} {
+		assert.Empty(t, normalizeHash(bad), bad)
+	}
+	assert.Equal(t, "evil.example.net", normalizeDomain(" Evil.Example.NET. "))
+	for _, bad := range []string{"", "localhost", "intranet", "a..b", ".a.b", "x.local", "x.home.arpa", "1.2.3.4", "a b.com", "a/b.com", "user@x.com"} {
+		assert.Empty(t, normalizeDomain(bad), bad)
+	}
+}
+
+func TestFindCVEs(t *testing.T) {
+	assert.Equal(t, []string{"CVE-2023-23397", "CVE-2021-44228", "CVE-2024-123456"},
+		findCVEs("cve-2023-23397, (CVE-2021-44228) and CVE-2024-123456; not XCVE-2020-1234, CVE-2020-12, CVE-2020-1234a, CVE-20201-1234"))
+	assert.Empty(t, findCVEs("CVE-"))
+	assert.Empty(t, findCVEs(""))
+}
+
+func alertWithEvidence(ev ...map[string]any) pcommon.Map {
+	m := pcommon.NewMap()
+	items := make([]any, 0, len(ev))
+	for _, e := range ev {
+		items = append(items, e)
+	}
+	require.NoError(nil, m.FromRaw(map[string]any{"id": "a", "evidence": items}))
+	return m
+}
+
+func TestExtractIndicatorsPerEvidenceType(t *testing.T) {
+	got := extractIndicators(alertWithEvidence(
+		map[string]any{"@odata.type": "#microsoft.graph.security.fileEvidence", "verdict": "malicious", "fileDetails": map[string]any{"sha256": strings.Repeat("A", 64), "sha1": strings.Repeat("b", 40)}},
+		map[string]any{"@odata.type": "#microsoft.graph.security.fileHashEvidence", "value": strings.Repeat("c", 32)},
+		map[string]any{"@odata.type": "#microsoft.graph.security.processEvidence", "imageFile": map[string]any{"sha256": strings.Repeat("d", 64)}, "parentProcessImageFile": map[string]any{"sha256": strings.Repeat("e", 64)}},
+		map[string]any{"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "8.8.8.8"},
+		map[string]any{"@odata.type": "#microsoft.graph.security.networkConnectionEvidence", "destinationAddress": map[string]any{"ipAddress": "9.9.9.9"}},
+		map[string]any{"@odata.type": "#microsoft.graph.security.dnsEvidence", "domainName": "C2.Example.org"},
+		map[string]any{"@odata.type": "#microsoft.graph.security.urlEvidence", "url": "https://u:p@Phish.Example.org/x"},
+		map[string]any{"@odata.type": "#microsoft.graph.security.analyzedMessageEvidence", "senderIp": "1.0.0.1", "urls": []any{"http://1.1.1.1/a"}},
+		map[string]any{"@odata.type": "#microsoft.graph.security.deviceEvidence", "ipInterfaces": []any{"4.4.4.4"}, "deviceDnsName": "host.example.org"},
+		map[string]any{"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": map[string]any{"userPrincipalName": "a@example.org"}},
+		map[string]any{"@odata.type": "#microsoft.graph.security.mailboxEvidence", "primaryAddress": "a@example.org"},
+	), nil)
+	var lines []string
+	for _, in := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %s %s", in.Type, in.Value, in.Field, in.Verdict))
+	}
+	assert.Equal(t, []string{
+		"hash " + strings.Repeat("a", 64) + " fileDetails.sha256 malicious",
+		"hash " + strings.Repeat("b", 40) + " fileDetails.sha1 malicious",
+		"hash " + strings.Repeat("c", 32) + " value unknown",
+		"hash " + strings.Repeat("d", 64) + " imageFile.sha256 unknown",
+		"ip 8.8.8.8 ipAddress unknown",
+		"ip 9.9.9.9 destinationAddress unknown",
+		"domain c2.example.org domainName unknown",
+		"url https://phish.example.org/x url unknown",
+		"domain phish.example.org url.host unknown",
+		"ip 1.0.0.1 senderIp unknown",
+		"url http://1.1.1.1/a urls unknown",
+		"ip 1.1.1.1 urls.host unknown",
+	}, lines)
+}
+
+func TestExtractIndicatorsDeduplicatesAndScales(t *testing.T) {
+	ev := make([]map[string]any, 0, 5000)
+	for i := range 5000 {
+		ev = append(ev, map[string]any{"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": fmt.Sprintf("8.8.%d.%d", i%3, i%2), "verdict": []string{"unknown", "malicious"}[(i/6)%2]})
+	}
+	got := extractIndicators(alertWithEvidence(ev...), nil)
+	require.Len(t, got, 6)
+	for _, in := range got {
+		assert.Equal(t, "malicious", in.Verdict, "the strongest verdict wins when an indicator repeats")
+	}
+}
+
+func FuzzExtractIndicators(f *testing.F) {
+	for _, seed := range []struct{ kind, value, title string }{
+		{"ipEvidence", "8.8.8.8", ""},
+		{"ipEvidence", "fe80::1%eth0", ""},
+		{"urlEvidence", "https://user:pw@Evil.Example.COM:8443/p?q#f", "CVE-2024-3094"},
+		{"urlEvidence", "http://[::ffff:1.2.3.4]/", ""},
+		{"urlEvidence", "https://xn--80ak6aa92e.com/путь", ""},
+		{"analyzedMessageEvidence", "255.255.255.255", "cve-2021-44228"},
+		{"dnsEvidence", "Evil.Example.NET.", ""},
+		{"fileHashEvidence", strings.Repeat("F", 64), ""},
+		{"fileEvidence", strings.Repeat("a", 40), "\xff\xfe CVE-2020-0001"},
+		{"networkConnectionEvidence", "2606:4700::1111", ""},
+		{"processEvidence", " " + strings.Repeat("0", 63) + "1 ", ""},
+	} {
+		f.Add(seed.kind, seed.value, seed.title)
+	}
+	kinds := map[string]bool{contract.TypeIP: true, contract.TypeDomain: true, contract.TypeURL: true, contract.TypeHash: true, contract.TypeVulnerability: true}
+	f.Fuzz(func(t *testing.T, kind, value, title string) {
+		ev := map[string]any{
+			"@odata.type":        "#microsoft.graph.security." + kind,
+			"verdict":            "unknown",
+			"ipAddress":          value,
+			"destinationAddress": value,
+			"domainName":         value,
+			"url":                value,
+			"senderIp":           value,
+			"urls":               []any{value, value},
+			"value":              value,
+			"fileDetails":        map[string]any{"sha256": value, "sha1": value},
+			"imageFile":          map[string]any{"sha256": value, "sha1": value},
+		}
+		m := alertWithEvidence(ev)
+		m.PutStr("title", title)
+		m.PutStr("description", value)
+		got := extractIndicators(m, nil)
+		seen := map[string]bool{}
+		for _, in := range got {
+			require.True(t, kinds[in.Type], in.Type)
+			require.NotEmpty(t, in.Value)
+			require.NotEmpty(t, in.Field)
+			require.Equal(t, strings.TrimSpace(in.Value), in.Value)
+			key := in.Type + "\x00" + in.Value
+			require.False(t, seen[key], "duplicate %v", in)
+			seen[key] = true
+			switch in.Type {
+			case contract.TypeIP:
+				a, err := netip.ParseAddr(in.Value)
+				require.NoError(t, err)
+				canon, ok := publicIP(in.Value)
+				require.True(t, ok, in.Value)
+				require.Equal(t, canon, in.Value)
+				require.Empty(t, a.Zone())
+			case contract.TypeHash, contract.TypeDomain:
+				require.Equal(t, strings.ToLower(in.Value), in.Value)
+			case contract.TypeURL:
+				u, host, _ := normalizeURL(in.Value)
+				require.Equal(t, in.Value, u, "normalisation is idempotent")
+				rest := in.Value
+				if i := strings.Index(rest, "://"); i >= 0 {
+					rest = rest[i+3:]
+				}
+				if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+					rest = rest[:i]
+				}
+				require.NotContains(t, rest, "@", "userinfo stripped")
+				require.NotEmpty(t, host)
+			}
+		}
+	})
+}
+
+func TestUserinfoNeverLeaves(t *testing.T) {
+	for _, raw := range []string{"https://user:pass@evil.example.org/x", "https://a:b@c@evil.example.org/", "user:pass@evil.example.org/x", "//user:pass@evil.example.org"} {
+		u, _, _ := normalizeURL(raw)
+		assert.NotContains(t, u, "pass", raw)
+		assert.NotContains(t, u, "@", raw)
+	}
+}
+
+func TestDecodeLeniency(t *testing.T) {
+	page := []byte(`{"value":[{"id":"x","n":1,"f":1.5,"big":123456789012345678901234567890,"e":1e3,"b":true,"nul":null,"s":"\u00e9\ud83d\ude00\n","arr":[1,null,"a",[],{}],"bad":"` + "\xff" + `","dup":1,"dup":null,"dup2":1,"dup2":2},7,"str"],"@odata.nextLink":"https://g/next"}`)
+	lrs := plog.NewLogRecordSlice()
+	info, err := decodePage(page, lrs)
+	require.NoError(t, err)
+	assert.Equal(t, 3, info.items)
+	assert.Equal(t, "https://g/next", info.nextLink)
+	require.Equal(t, 1, lrs.Len())
+	assert.Equal(t, map[string]any{
+		"id": "x", "n": int64(1), "f": 1.5, "big": 1.2345678901234568e+29, "e": float64(1000), "b": true,
+		"s": "é😀\n", "arr": []any{int64(1), "a", []any{}, map[string]any{}}, "bad": "\uFFFD", "dup2": int64(2),
+	}, lrs.At(0).Body().Map().AsRaw())
+
+	for _, bad := range []string{``, `[]`, `{"value":{}}`, `{"novalue":[]}`, `{"value":[}`, `{"value":[{"id":"x"}]`, `null`} {
+		lrs := plog.NewLogRecordSlice()
+		_, err := decodePage([]byte(bad), lrs)
+		assert.ErrorIs(t, err, errMalformedPage, bad)
+		assert.Zero(t, lrs.Len())
+	}
+}
