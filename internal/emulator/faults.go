@@ -59,13 +59,21 @@ type Faults struct {
 	CIOutageUntil time.Time
 }
 
-// SetFaults replaces the faults in effect. It is safe to call at any time.
+// SetFaults replaces the faults in effect, resetting every count. It is
+// safe to call at any time.
 func (e *Emulator) SetFaults(f Faults) {
 	if f.ExpireTokens {
-		e.tokens.expireAll()
-		e.logf("faults: every token issued so far is now expired")
+		e.ExpireTokens()
 	}
 	e.faults.set(f)
+}
+
+// ExpireTokens makes every token issued so far invalid, leaving the other
+// faults as they are.
+func (e *Emulator) ExpireTokens() {
+	e.tokens.expireAll()
+	e.stats.fault("ExpireTokens")
+	e.logf("faults: every token issued so far is now expired")
 }
 
 type faultState struct {

@@ -199,7 +199,9 @@ func TestGraphRequiresValidBearer(t *testing.T) {
 	for name, token := range map[string]string{"expired": c.token, "unknown": "not-a-token", "missing": ""} {
 		c.token = token
 		resp, body := c.get(alertsPath)
-		var graphErr struct{ Error struct{ Code, Message string } }
+		var graphErr struct {
+			Error struct{ Code, Message string }
+		}
 		mustDecode(t, body, &graphErr)
 		if resp.StatusCode != http.StatusUnauthorized || graphErr.Error.Code != "InvalidAuthenticationToken" {
 			t.Errorf("%s token: %d %s", name, resp.StatusCode, body)

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is written by the emulator's logger and by run concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitForEnvFile polls until run has written the env file.
+func waitForEnvFile(t *testing.T, path string, done <-chan error) map[string]string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v", err)
+		default:
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		env := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			env[k] = v
+		}
+		return env
+	}
+	t.Fatal("env file never appeared")
+	return nil
+}
+
+func TestRunServesAndSummarisesOnSignal(t *testing.T) {
+	dir := t.TempDir()
+	envFile, caFile := filepath.Join(dir, "emulator.env"), filepath.Join(dir, "ca.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-alerts", "50", "-env-file", envFile, "-ca-file", caFile, "-live-interval", "10ms", "-summary-interval", "10ms"}, &out)
+	}()
+	env := waitForEnvFile(t, envFile, done)
+	for _, k := range []string{"EMULATOR_IDENTITY_URL", "EMULATOR_GRAPH_URL", "EMULATOR_CI_URL", "EMULATOR_CA_FILE", "MS_TENANT", "MS_CLIENT_ID", "MS_CLIENT_SECRET", "RF_API_KEY"} {
+		if env[k] == "" {
+			t.Errorf("env file lacks %s", k)
+		}
+	}
+
+	pem, err := os.ReadFile(env["EMULATOR_CA_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer transport.CloseIdleConnections()
+	body := `{"options":{"debug":false},"data":[{"timestamp":"2026-11-20T10:11:12Z","ioc":{"type":"hash","value":"` + strings.Repeat("ab", 32) +
+		`"},"incident":{"id":"1","name":"x","type":"microsoftDefenderForEndpoint"},"detection":{"type":"playbook"}}]}`
+	req, _ := http.NewRequest(http.MethodPost, env["EMULATOR_CI_URL"]+"/collective-insights/detections", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-RFToken", env["RF_API_KEY"])
+	resp, err := (&http.Client{Transport: transport}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST detections: %d", resp.StatusCode)
+	}
+
+	time.Sleep(50 * time.Millisecond) // let the live and summary tickers fire
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"collective insights: 1 entries -> 200", "dataset: added 3 alerts", "accepted 1 entries in 1 Collective Insights requests",
+		"microsoftDefenderForEndpoint", "service source"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestParseFlagsRejectsBadInput(t *testing.T) {
+	for _, args := range [][]string{{"-lookback", "0s"}, {"extra"}, {"-alerts", "many"}} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseFlags(%v) accepted", args)
+		}
+	}
+}
+
+func TestSummaryTableCountsBySourceAndType(t *testing.T) {
+	entry := func(source, typ string) emulator.Entry {
+		en := emulator.Entry{IOC: emulator.EntryIOC{Type: typ}}
+		if source != "" {
+			en.Incident = &emulator.EntryIncident{Type: source}
+		}
+		return en
+	}
+	var buf bytes.Buffer
+	writeSummary(&buf, []emulator.Entry{
+		entry("microsoftSentinel", "ip"), entry("microsoftSentinel", "ip"), entry("microsoftSentinel", "url"), entry("", "hash"),
+	})
+	rows := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		fields := strings.Fields(line)
+		rows[fields[0]] = fields[1:]
+	}
+	want := map[string][]string{
+		"(none)":            {"0", "0", "0", "1", "0", "1"},
+		"microsoftSentinel": {"2", "0", "1", "0", "0", "3"},
+		"total":             {"2", "0", "1", "1", "0", "4"},
+	}
+	for source, cells := range want {
+		if strings.Join(rows[source], " ") != strings.Join(cells, " ") {
+			t.Errorf("row %s = %v, want %v\n%s", source, rows[source], cells, buf.String())
+		}
+	}
+}
