@@ -23,7 +23,7 @@ var (
 	testStart = testEnd.Add(-24 * time.Hour)
 )
 
-func startEmulator(t *testing.T, cfg Config) *Emulator {
+func startEmulator(t testing.TB, cfg Config) *Emulator {
 	t.Helper()
 	if cfg.Start.IsZero() {
 		cfg.Start, cfg.End = testStart, testEnd
@@ -37,7 +37,7 @@ func startEmulator(t *testing.T, cfg Config) *Emulator {
 }
 
 // httpClient trusts the emulator's CA and nothing else.
-func httpClient(t *testing.T, e *Emulator) *http.Client {
+func httpClient(t testing.TB, e *Emulator) *http.Client {
 	t.Helper()
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(e.CACertPEM()) {
@@ -49,13 +49,13 @@ func httpClient(t *testing.T, e *Emulator) *http.Client {
 }
 
 type testClient struct {
-	t     *testing.T
+	t     testing.TB
 	e     *Emulator
 	http  *http.Client
 	token string
 }
 
-func newTestClient(t *testing.T, e *Emulator) *testClient {
+func newTestClient(t testing.TB, e *Emulator) *testClient {
 	c := &testClient{t: t, e: e, http: httpClient(t, e)}
 	c.token = c.fetchToken()
 	return c
@@ -139,7 +139,7 @@ func (c *testClient) listAll(path string) (ids []string, pages int) {
 	return ids, pages
 }
 
-func readResponse(t *testing.T, resp *http.Response) (int, []byte) {
+func readResponse(t testing.TB, resp *http.Response) (int, []byte) {
 	t.Helper()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -149,7 +149,7 @@ func readResponse(t *testing.T, resp *http.Response) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-func mustDecode(t *testing.T, data []byte, v any) {
+func mustDecode(t testing.TB, data []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatalf("decode %.200s: %v", data, err)
