@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -109,6 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer e.Close()
+	debug.FreeOSMemory() // return the generator's garbage before a long run
 	if o.ciOutage > 0 {
 		o.faults.CIOutageUntil = time.Now().Add(o.ciOutage)
 	}
@@ -119,8 +121,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "identity platform  %s (tenant %s)\nMicrosoft Graph    %s (%d alerts)\nCollective Insights %s\nforeign host       %s\n",
-		e.IdentityURL(), o.cfg.TenantID, e.GraphURL(), o.cfg.Alerts, e.CIURL(), e.ForeignURL())
+	fmt.Fprintf(out, "%-20s %s (tenant %s)\n%-20s %s (%d alerts)\n%-20s %s\n%-20s %s\n",
+		"identity platform", e.IdentityURL(), o.cfg.TenantID, "Microsoft Graph", e.GraphURL(), o.cfg.Alerts,
+		"Collective Insights", e.CIURL(), "foreign host", e.ForeignURL())
 	if o.envFile != "" { // last: whoever waits for this file finds everything ready
 		if err := writeEnvFile(o.envFile, e, o.caFile); err != nil {
 			return err

@@ -90,7 +90,7 @@ func TestFullLastPageHasNoNextLink(t *testing.T) {
 func TestNextLinkCarriesQueryOnGraphHost(t *testing.T) {
 	e := startEmulator(t, Config{Alerts: 30})
 	c := newTestClient(t, e)
-	filter := "lastUpdateDateTime ge 2026-11-19T12:00:00Z and lastUpdateDateTime lt 2026-11-20T12:00:00Z"
+	filter := "lastUpdateDateTime ge " + testStart.Format(time.RFC3339) + " and lastUpdateDateTime lt " + testEnd.Format(time.RFC3339)
 	_, body := c.get(filterPath(alertsPath, map[string]string{"$filter": filter, "$orderby": "lastUpdateDateTime asc", "$top": "10"}))
 	var page graphPage
 	mustDecode(t, body, &page)

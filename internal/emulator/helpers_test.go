@@ -16,10 +16,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testWindow is the fixed dataset range tests use, so datasets are
-// reproducible.
+// testStart and testEnd are the dataset range tests use: fixed for the run
+// so datasets are reproducible, and in the past so that alerts added or
+// updated "now" fall after it.
 var (
-	testEnd   = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	testEnd   = time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	testStart = testEnd.Add(-24 * time.Hour)
 )
 

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // listQuery is a parsed Graph list request.
@@ -140,10 +139,9 @@ func (i *incidentRecord) itemID() string { return i.incident.ID }
 // served, so an alert that changed since and left the window is omitted,
 // as a live Graph would.
 type resultSet struct {
-	id      string
-	query   string // the carried options, to reject a skiptoken used with another query
-	items   []pageItem
-	created time.Time
+	id    string
+	query string // the carried options, to reject a skiptoken used with another query
+	items []pageItem
 }
 
 // snapshotCache bounds the result sets kept for clients that stop paging
@@ -161,7 +159,7 @@ func newSnapshotCache() *snapshotCache { return &snapshotCache{sets: map[string]
 func (c *snapshotCache) add(query string, items []pageItem) *resultSet {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	rs := &resultSet{id: hex.EncodeToString(b), query: query, items: items, created: time.Now()}
+	rs := &resultSet{id: hex.EncodeToString(b), query: query, items: items}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sets[rs.id] = rs
