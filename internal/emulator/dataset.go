@@ -19,8 +19,8 @@ type Indicator struct {
 	// Verdict is the evidence's verdict ("" for CVEs from title/description).
 	Verdict string
 	AlertID string
-	// IncidentID is "" for alerts outside any incident.
-	IncidentID string
+	// IncidentID and IncidentName are "" for alerts outside any incident.
+	IncidentID, IncidentName string
 	// ServiceSource and DetectionSource are the alert's, as Graph sends them
 	// with Prefer: include-unknown-enum-members.
 	ServiceSource, DetectionSource string
@@ -182,14 +182,14 @@ func (e *Emulator) expectedOf(rec *alertRecord) []Indicator {
 		_, b := e.gen.build(rec.plan)
 		planted = b.indicators
 	}
-	incidentID := ""
+	incidentID, incidentName := "", ""
 	if rec.incident != nil {
-		incidentID = rec.incident.incident.ID
+		incidentID, incidentName = rec.incident.incident.ID, rec.incident.incident.DisplayName
 	}
 	out := make([]Indicator, len(planted))
 	for i, ind := range planted {
 		out[i] = Indicator{Type: ind.Type, Value: ind.Value, Field: ind.Field, Verdict: ind.Verdict,
-			AlertID: rec.id, IncidentID: incidentID, ServiceSource: rec.serviceSource, DetectionSource: rec.detectionSource}
+			AlertID: rec.id, IncidentID: incidentID, IncidentName: incidentName, ServiceSource: rec.serviceSource, DetectionSource: rec.detectionSource}
 	}
 	return out
 }

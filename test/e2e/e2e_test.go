@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestEndToEnd: the built collector drains a backlog, then picks up alerts that
@@ -37,6 +38,22 @@ func TestEndToEnd(t *testing.T) {
 			stats := emu.Stats()
 			assert.Zero(t, stats.EntriesRejected, "the emulator rejected entries as schema-invalid")
 			assert.Zero(t, stats.ForeignAuthorized, "a bearer token reached a foreign host")
+			if source == "incidents" {
+				names := map[string]string{}
+				for _, ind := range emu.Expected() {
+					if ind.IncidentID != "" {
+						names[ind.IncidentID] = ind.IncidentName
+					}
+				}
+				require.NotEmpty(t, names)
+				for _, e := range emu.Submissions() {
+					if want, ok := names[e.Incident.ID]; ok {
+						require.Equal(t, want, e.Incident.Name, "incident %s submitted without its name", e.Incident.ID)
+					}
+				}
+			}
+			t.Logf("%d expected indicators, %d entries accepted, %d Graph requests, %d CI requests",
+				len(emu.Expected()), stats.EntriesAccepted, stats.GraphRequestsTotal(), stats.CIRequestsTotal())
 			assert.NotContains(t, col.out.String(), clientSecret)
 			assert.NotContains(t, col.out.String(), apiKey)
 		})

@@ -252,19 +252,27 @@ func tail(s string, lines int) string {
 	return strings.Join(all, "\n")
 }
 
-// indicatorKey identifies one submitted indicator of one alert's incident.
-type indicatorKey struct{ typ, value string }
+// indicatorKey is what the exporter de-duplicates on: one indicator of one
+// incident (or of one alert outside any incident).
+type indicatorKey struct{ typ, value, incident string }
+
+func expectedKey(ind emulator.Indicator) indicatorKey {
+	incident := ind.IncidentID
+	if incident == "" {
+		incident = ind.AlertID
+	}
+	return indicatorKey{ind.Type, ind.Value, incident}
+}
 
 // missing reports which expected indicators have not been submitted yet.
 func missing(emu *emulator.Emulator) []indicatorKey {
 	got := map[indicatorKey]bool{}
 	for _, e := range emu.Submissions() {
-		got[indicatorKey{e.IOC.Type, e.IOC.Value}] = true
+		got[indicatorKey{e.IOC.Type, e.IOC.Value, e.Incident.ID}] = true
 	}
 	var out []indicatorKey
 	for _, exp := range emu.Expected() {
-		k := indicatorKey{exp.Type, exp.Value}
-		if !got[k] {
+		if k := expectedKey(exp); !got[k] {
 			out = append(out, k)
 		}
 	}
