@@ -76,6 +76,10 @@ func (e *Emulator) ExpireTokens() {
 	e.logf("faults: every token issued so far is now expired")
 }
 
+// IssuedTokens lists every bearer token the identity endpoint issued, so a
+// test can assert that none of them was ever logged.
+func (e *Emulator) IssuedTokens() []string { return e.tokens.all() }
+
 type faultState struct {
 	mu sync.Mutex
 	f  Faults

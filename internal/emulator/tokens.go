@@ -63,3 +63,14 @@ func (s *tokenStore) expireAll() {
 	defer s.mu.Unlock()
 	s.generation++
 }
+
+// all lists every token issued so far.
+func (s *tokenStore) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.issued))
+	for token := range s.issued {
+		out = append(out, token)
+	}
+	return out
+}
