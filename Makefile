@@ -11,7 +11,7 @@ BINARY      := $(DIST)/otelcol-defender-ci
 # Everything the binary is built from: a change to any of them rebuilds it.
 SOURCES     := $(shell find receiver exporter internal -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum builder-config.yaml
 
-.PHONY: all build test unit e2e faults lint generate demo run bench bench-go bench-e2e clean
+.PHONY: all build test unit e2e faults lint generate demo run check-env bench bench-go bench-e2e clean
 
 all: build
 
@@ -50,12 +50,15 @@ demo: $(BINARY)
 	./demo/run.sh
 
 # Production: real Microsoft Graph and Recorded Future, secrets from the environment.
-run: $(BINARY)
+# The variables are checked before anything is built.
+run: check-env $(BINARY)
+	mkdir -p $${STORAGE_DIR:-./data}
+	STORAGE_DIR=$${STORAGE_DIR:-./data} $(BINARY) --config collector-config.yaml
+
+check-env:
 	@for v in MS_TENANT MS_CLIENT_ID MS_CLIENT_SECRET RF_API_KEY; do \
 	  if [ -z "$${!v}" ]; then echo "make run: environment variable $$v is not set (see README.md, 'Running it for real')" >&2; exit 2; fi; \
 	done
-	mkdir -p $${STORAGE_DIR:-./data}
-	STORAGE_DIR=$${STORAGE_DIR:-./data} $(BINARY) --config collector-config.yaml
 
 bench: bench-go bench-e2e
 
