@@ -85,6 +85,8 @@ func convertAlert(lr plog.LogRecord, observed pcommon.Timestamp, incidentName st
 	for _, sa := range stringAttrs {
 		if v := strValue(body, sa.member); strings.TrimSpace(v) != "" {
 			attrs.PutStr(sa.attr, v)
+		} else if v := scalarString(body, sa.member); v != "" {
+			attrs.PutStr(sa.attr, v) // a number where Graph documents a string (an id, say)
 		}
 	}
 	id, lastUpdate, incidentID := alertIdentity(body)

@@ -2,7 +2,11 @@ package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-
 
 import (
 	"net/netip"
+	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
@@ -20,14 +24,28 @@ type indicator struct {
 const (
 	maxIndicatorLen = 8192
 	unknownVerdict  = "unknown"
+	// indexThreshold is the number of indicators of one alert beyond which
+	// de-duplication uses a map instead of a linear scan, so that an alert
+	// with tens of thousands of evidence items costs linear time.
+	indexThreshold = 32
 )
+
+// indSet collects the indicators of one alert in dst[start:], de-duplicated
+// by type and value.
+type indSet struct {
+	dst   []indicator
+	start int
+	idx   map[indKey]int // built once len(dst)-start exceeds indexThreshold
+}
+
+type indKey struct{ typ, value string }
 
 // extractIndicators appends the indicators of one alert (its evidence, and
 // CVE ids in its title and description) to dst, normalised and
 // de-duplicated by type and value. It never fails: values that are not
 // usable indicators are skipped.
 func extractIndicators(alert pcommon.Map, dst []indicator) []indicator {
-	start := len(dst)
+	set := &indSet{dst: dst, start: len(dst)}
 	if ev, ok := alert.Get("evidence"); ok && ev.Type() == pcommon.ValueTypeSlice {
 		s := ev.Slice()
 		for i := 0; i < s.Len(); i++ {
@@ -35,20 +53,20 @@ func extractIndicators(alert pcommon.Map, dst []indicator) []indicator {
 			if item.Type() != pcommon.ValueTypeMap {
 				continue
 			}
-			dst = evidenceIndicators(item.Map(), dst, start)
+			evidenceIndicators(item.Map(), set)
 		}
 	}
 	for _, f := range [...]string{"title", "description"} {
 		if v, ok := alert.Get(f); ok && v.Type() == pcommon.ValueTypeStr {
 			for _, cve := range findCVEs(v.Str()) {
-				dst = addIndicator(dst, start, indicator{Type: contract.TypeVulnerability, Value: cve, Field: f, Verdict: unknownVerdict})
+				set.add(indicator{Type: contract.TypeVulnerability, Value: cve, Field: f, Verdict: unknownVerdict})
 			}
 		}
 	}
-	return dst
+	return set.dst
 }
 
-func evidenceIndicators(ev pcommon.Map, dst []indicator, start int) []indicator {
+func evidenceIndicators(ev pcommon.Map, set *indSet) {
 	kind := evidenceKind(strValue(ev, "@odata.type"))
 	verdict := strValue(ev, "verdict")
 	if verdict == "" {
@@ -57,50 +75,49 @@ func evidenceIndicators(ev pcommon.Map, dst []indicator, start int) []indicator 
 	switch kind {
 	case "fileEvidence":
 		if fd, ok := mapValue(ev, "fileDetails"); ok {
-			dst = addHash(dst, start, strValue(fd, "sha256"), "fileDetails.sha256", verdict)
-			dst = addHash(dst, start, strValue(fd, "sha1"), "fileDetails.sha1", verdict)
+			addHash(set, strValue(fd, "sha256"), "fileDetails.sha256", verdict)
+			addHash(set, strValue(fd, "sha1"), "fileDetails.sha1", verdict)
 		}
 	case "fileHashEvidence":
-		dst = addHash(dst, start, strValue(ev, "value"), "value", verdict)
+		addHash(set, strValue(ev, "value"), "value", verdict)
 	case "processEvidence":
 		if fd, ok := mapValue(ev, "imageFile"); ok {
-			dst = addHash(dst, start, strValue(fd, "sha256"), "imageFile.sha256", verdict)
-			dst = addHash(dst, start, strValue(fd, "sha1"), "imageFile.sha1", verdict)
+			addHash(set, strValue(fd, "sha256"), "imageFile.sha256", verdict)
+			addHash(set, strValue(fd, "sha1"), "imageFile.sha1", verdict)
 		}
 	case "ipEvidence":
-		dst = addIP(dst, start, strValue(ev, "ipAddress"), "ipAddress", verdict)
+		addIP(set, strValue(ev, "ipAddress"), "ipAddress", verdict)
 	case "networkConnectionEvidence":
 		if v, ok := ev.Get("destinationAddress"); ok {
 			switch v.Type() {
 			case pcommon.ValueTypeStr:
-				dst = addIP(dst, start, v.Str(), "destinationAddress", verdict)
+				addIP(set, v.Str(), "destinationAddress", verdict)
 			case pcommon.ValueTypeMap:
-				dst = addIP(dst, start, strValue(v.Map(), "ipAddress"), "destinationAddress", verdict)
+				addIP(set, strValue(v.Map(), "ipAddress"), "destinationAddress", verdict)
 			}
 		}
 	case "dnsEvidence":
-		dst = addDomainOrIP(dst, start, strValue(ev, "domainName"), "domainName", verdict)
+		addDomainOrIP(set, strValue(ev, "domainName"), "domainName", verdict)
 	case "urlEvidence":
-		dst = addURL(dst, start, strValue(ev, "url"), "url", "url.host", verdict)
+		addURL(set, strValue(ev, "url"), "url", "url.host", verdict)
 	case "analyzedMessageEvidence":
-		dst = addIP(dst, start, strValue(ev, "senderIp"), "senderIp", verdict)
+		addIP(set, strValue(ev, "senderIp"), "senderIp", verdict)
 		if v, ok := ev.Get("urls"); ok {
 			switch v.Type() {
 			case pcommon.ValueTypeSlice:
 				us := v.Slice()
 				for i := 0; i < us.Len(); i++ {
 					if u := us.At(i); u.Type() == pcommon.ValueTypeStr {
-						dst = addURL(dst, start, u.Str(), "urls", "urls.host", verdict)
+						addURL(set, u.Str(), "urls", "urls.host", verdict)
 					}
 				}
 			case pcommon.ValueTypeStr:
-				dst = addURL(dst, start, v.Str(), "urls", "urls.host", verdict)
+				addURL(set, v.Str(), "urls", "urls.host", verdict)
 			}
 		}
 		// deviceEvidence, userEvidence, mailboxEvidence and the others describe
 		// the customer's own assets and people: never indicators.
 	}
-	return dst
 }
 
 // evidenceKind turns "#microsoft.graph.security.fileEvidence" into "fileEvidence".
@@ -127,26 +144,46 @@ func mapValue(m pcommon.Map, k string) (pcommon.Map, bool) {
 
 var verdictRank = map[string]int{"malicious": 3, "suspicious": 2}
 
-// addIndicator appends in unless an indicator of the same type and value is
-// already in dst[start:]; then it only raises that one's verdict.
-func addIndicator(dst []indicator, start int, in indicator) []indicator {
-	for i := start; i < len(dst); i++ {
-		if dst[i].Type == in.Type && dst[i].Value == in.Value {
-			if verdictRank[in.Verdict] > verdictRank[dst[i].Verdict] {
-				dst[i].Verdict = in.Verdict
-			}
-			return dst
+// add appends in unless an indicator of the same type and value is already
+// in the set; then it only raises that one's verdict.
+func (s *indSet) add(in indicator) {
+	i := s.find(in.Type, in.Value)
+	if i >= 0 {
+		if verdictRank[in.Verdict] > verdictRank[s.dst[i].Verdict] {
+			s.dst[i].Verdict = in.Verdict
+		}
+		return
+	}
+	s.dst = append(s.dst, in)
+	if s.idx != nil {
+		s.idx[indKey{in.Type, in.Value}] = len(s.dst) - 1
+	} else if len(s.dst)-s.start > indexThreshold {
+		s.idx = make(map[indKey]int, 2*(len(s.dst)-s.start))
+		for j := s.start; j < len(s.dst); j++ {
+			s.idx[indKey{s.dst[j].Type, s.dst[j].Value}] = j
 		}
 	}
-	return append(dst, in)
 }
 
-func addHash(dst []indicator, start int, v, field, verdict string) []indicator {
-	h := normalizeHash(v)
-	if h == "" {
-		return dst
+func (s *indSet) find(typ, value string) int {
+	if s.idx != nil {
+		if i, ok := s.idx[indKey{typ, value}]; ok {
+			return i
+		}
+		return -1
 	}
-	return addIndicator(dst, start, indicator{Type: contract.TypeHash, Value: h, Field: field, Verdict: verdict})
+	for i := s.start; i < len(s.dst); i++ {
+		if s.dst[i].Type == typ && s.dst[i].Value == value {
+			return i
+		}
+	}
+	return -1
+}
+
+func addHash(set *indSet, v, field, verdict string) {
+	if h := normalizeHash(v); h != "" {
+		set.add(indicator{Type: contract.TypeHash, Value: h, Field: field, Verdict: verdict})
+	}
 }
 
 // normalizeHash returns the lower-case hex of an MD5, SHA-1 or SHA-256 value,
@@ -178,45 +215,50 @@ func normalizeHash(v string) string {
 	return v
 }
 
-func addIP(dst []indicator, start int, v, field, verdict string) []indicator {
-	ip, ok := publicIP(v)
-	if !ok {
-		return dst
+func addIP(set *indSet, v, field, verdict string) {
+	if ip, ok := publicIP(v); ok {
+		set.add(indicator{Type: contract.TypeIP, Value: ip, Field: field, Verdict: verdict})
 	}
-	return addIndicator(dst, start, indicator{Type: contract.TypeIP, Value: ip, Field: field, Verdict: verdict})
 }
 
-func addDomainOrIP(dst []indicator, start int, v, field, verdict string) []indicator {
+func addDomainOrIP(set *indSet, v, field, verdict string) {
 	v = strings.TrimSpace(v)
 	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
-		return addIP(dst, start, v, field, verdict)
+		addIP(set, v, field, verdict)
+		return
 	}
-	d := normalizeDomain(v)
-	if d == "" {
-		return dst
+	if d := normalizeDomain(v); d != "" {
+		set.add(indicator{Type: contract.TypeDomain, Value: d, Field: field, Verdict: verdict})
 	}
-	return addIndicator(dst, start, indicator{Type: contract.TypeDomain, Value: d, Field: field, Verdict: verdict})
 }
 
-func addURL(dst []indicator, start int, raw, field, hostField, verdict string) []indicator {
+// addURL adds the URL and its host. A value without a scheme
+// ("evil.example.org/x") or that does not parse as a URL gives its host only.
+func addURL(set *indSet, raw, field, hostField, verdict string) {
 	u, host, hostIsIP := normalizeURL(raw)
-	if u == "" {
-		return dst
+	if host == "" {
+		return
 	}
-	dst = addIndicator(dst, start, indicator{Type: contract.TypeURL, Value: u, Field: field, Verdict: verdict})
+	if u != "" {
+		set.add(indicator{Type: contract.TypeURL, Value: u, Field: field, Verdict: verdict})
+	}
 	if hostIsIP {
-		return addIndicator(dst, start, indicator{Type: contract.TypeIP, Value: host, Field: hostField, Verdict: verdict})
+		set.add(indicator{Type: contract.TypeIP, Value: host, Field: hostField, Verdict: verdict})
+		return
 	}
-	return addIndicator(dst, start, indicator{Type: contract.TypeDomain, Value: host, Field: hostField, Verdict: verdict})
+	set.add(indicator{Type: contract.TypeDomain, Value: host, Field: hostField, Verdict: verdict})
 }
 
-// normalizeURL trims raw, lower-cases its scheme and host, strips userinfo
-// and keeps the rest as sent. It returns "" when the URL has no usable host
-// (no host, a non-public IP, a single-label or special-use name) or contains
-// whitespace or control characters.
+// normalizeURL trims raw, lower-cases its scheme and host (an IDN host
+// becomes its punycode A-label form), strips userinfo and keeps the rest as
+// sent. host is "" when the URL has no usable host (no host, a non-public IP,
+// a single-label or special-use name) or contains whitespace, control
+// characters or invalid UTF-8. u is "" when host is, and also when the value
+// has no scheme or is not a URL that parses (RFC 3986, as Go's net/url reads
+// it): such a value still yields its host.
 func normalizeURL(raw string) (u, host string, hostIsIP bool) {
 	s := strings.TrimSpace(raw)
-	if s == "" || len(s) > maxIndicatorLen {
+	if s == "" || len(s) > maxIndicatorLen || !utf8.ValidString(s) {
 		return "", "", false
 	}
 	for i := 0; i < len(s); i++ {
@@ -279,7 +321,14 @@ func normalizeURL(raw string) (u, host string, hostIsIP bool) {
 	b.WriteString(hostOut)
 	b.WriteString(port)
 	b.WriteString(tail)
-	return b.String(), host, hostIsIP
+	u = b.String()
+	if scheme == "" {
+		return "", host, hostIsIP
+	}
+	if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.User != nil {
+		return "", host, hostIsIP
+	}
+	return u, host, hostIsIP
 }
 
 func isScheme(s string) bool {
@@ -322,20 +371,43 @@ var specialUseSuffixes = []string{
 	".localhost", ".local", ".invalid", ".test", ".example", ".home.arpa", ".in-addr.arpa", ".ip6.arpa", ".internal", ".lan",
 }
 
+// idnaProfile maps a Unicode host name (UTS #46: case folding, NFC,
+// full-width dots) and converts it to its ASCII (punycode) form. Underscores
+// and hyphen positions are left to normalizeDomain's own label check.
+var idnaProfile = idna.New(idna.MapForLookup(), idna.StrictDomainName(false), idna.CheckHyphens(false), idna.Transitional(false))
+
 // normalizeDomain trims and lower-cases a domain name and removes a trailing
-// dot; IDN names are kept as sent (Unicode or punycode). It returns "" for
-// values that are not public domain names: empty, single-label, special-use,
-// or containing characters that cannot be in a host name.
+// dot. A name with non-ASCII characters (IDN in Unicode form, "bücher.de") is
+// converted to its punycode A-label form ("xn--bcher-kva.de"), so that a
+// domain always reaches Collective Insights in one spelling; ASCII names,
+// punycode included, are only lower-cased. It returns "" for values that are
+// not public domain names: empty, single-label, special-use, invalid UTF-8,
+// or with a label that is not 1-63 letters, digits, hyphens or underscores
+// (not starting or ending with a hyphen).
 func normalizeDomain(v string) string {
-	d := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(v), "."))
+	d := strings.TrimSpace(v)
+	if d == "" || len(d) > 4*253 {
+		return ""
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			if !utf8.ValidString(d) {
+				return ""
+			}
+			a, err := idnaProfile.ToASCII(d)
+			if err != nil {
+				return ""
+			}
+			d = a
+			break
+		}
+	}
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
 	if d == "" || len(d) > 253 || !strings.Contains(d, ".") || looksLikeIPv4(d) {
 		return ""
 	}
-	if strings.HasPrefix(d, ".") || strings.Contains(d, "..") {
-		return ""
-	}
-	for _, r := range d {
-		if r <= ' ' || r == 0x7f || r == 0xFFFD || strings.ContainsRune("/\\@:?#[]<>\"'`{}|^%,;=!$&()*+~", r) {
+	for _, label := range strings.Split(d, ".") {
+		if !validLabel(label) {
 			return ""
 		}
 	}
@@ -348,6 +420,21 @@ func normalizeDomain(v string) string {
 		}
 	}
 	return d
+}
+
+// validLabel reports whether l is 1-63 of [a-z0-9_-], not starting or ending
+// with a hyphen (what Collective Insights accepts as a DNS label).
+func validLabel(l string) bool {
+	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // notGlobal lists the IANA special-purpose prefixes that are not globally

@@ -5,17 +5,43 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
 )
 
 // TestBench (make bench-e2e) streams a backlog through the built collector and
-// reports alerts/s end to end, requests to each side and the collector's peak
-// RSS. BENCH_ALERTS sets the backlog sizes (default "10000,100000,300000").
-// Figures go to docs/benchmarks.md; nothing here asserts on time.
+// reports alerts/s end to end, requests to each side, the collector's peak RSS
+// and CPU time, and the emulator's (this process's) CPU time. Figures go to
+// docs/benchmarks.md; nothing here asserts on time.
+//
+// Environment:
+//   - BENCH_ALERTS: backlog sizes (default "10000,100000,300000").
+//   - BENCH_PPROF_DIR: when set, a CPU profile (BENCH_PPROF_SECONDS, default
+//     10) is taken from the collector's pprof extension from the start of each
+//     run, and a heap profile when half of the indicators have arrived; both
+//     are written there as cpu-<alerts>.pprof and heap-<alerts>.pprof.
+//
+// The measurement does not perturb the run: the expected indicator keys are
+// computed once before the collector starts; while it runs the test only
+// reads the emulator's counters (a few integers under a mutex) every 10 ms,
+// and compares the submissions with the expected keys once, when the count
+// says they are all there. The elapsed time ends at the sample that first saw
+// the count complete (so it is at most 10 ms late), not after the check.
+//
+// The poll interval is one hour, so the Graph requests counted are those of
+// the one poll that reads the backlog.
 func TestBench(t *testing.T) {
 	sizes := []int{10000, 100000, 300000}
 	if env := os.Getenv("BENCH_ALERTS"); env != "" {
@@ -28,45 +54,210 @@ func TestBench(t *testing.T) {
 			sizes = append(sizes, n)
 		}
 	}
+	profDir := os.Getenv("BENCH_PPROF_DIR")
+	profSeconds := 10
+	if env := os.Getenv("BENCH_PPROF_SECONDS"); env != "" {
+		n, err := strconv.Atoi(env)
+		require.NoError(t, err, "BENCH_PPROF_SECONDS")
+		profSeconds = n
+	}
+	clk := float64(100) // USER_HZ; 100 on every Linux the collector supports
 	var report []string
 	for _, n := range sizes {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			genStart := time.Now()
 			emu := newEmulator(t, n)
 			dir := t.TempDir()
 			p := defaultParams(t, emu, dir)
-			p.PollInterval = time.Second
+			p.PollInterval = time.Hour
 			p.PageSize = 1000
 			p.MaxBatchSize = 500
 			p.LogLevel = "warn"
-			entries := len(emu.Expected())
-
-			start := time.Now()
-			col := startCollector(t, writeConfig(t, dir, p))
-			peak := int64(0)
-			waitFor(t, col, 30*time.Minute, func() (bool, string) {
-				if rss := peakRSSKiB(col.cmd.Process.Pid); rss > peak {
-					peak = rss
-				}
-				ok, status := allArrived(emu)()
-				return ok, status
-			})
-			elapsed := time.Since(start)
-			if rss := peakRSSKiB(col.cmd.Process.Pid); rss > peak {
-				peak = rss
+			expected := emu.Expected()
+			keys := make(map[indicatorKey]struct{}, len(expected))
+			for _, exp := range expected {
+				keys[expectedKey(exp)] = struct{}{}
 			}
+			indicators := len(expected)
+			expected = nil
+			t.Logf("%d alerts: dataset and %d expected keys ready in %s", n, len(keys), time.Since(genStart).Round(time.Millisecond))
+
+			pprofAddr := freeAddr(t)
+			cfgPath := writeConfig(t, dir, p)
+			addPprof(t, cfgPath, pprofAddr)
+
+			base := emu.Stats()
+			selfCPU0 := selfCPU()
+			start := time.Now()
+			col := startCollector(t, cfgPath)
+			pid := col.cmd.Process.Pid
+
+			profDone := make(chan struct{})
+			if profDir != "" {
+				go func() {
+					defer close(profDone)
+					saveProfile(t, pprofAddr, fmt.Sprintf("profile?seconds=%d", profSeconds), filepath.Join(profDir, fmt.Sprintf("cpu-%d.pprof", n)))
+				}()
+			} else {
+				close(profDone)
+			}
+			heapTaken := profDir == ""
+
+			var (
+				elapsed   time.Duration
+				st        emulator.Stats
+				colTicks  int64
+				selfSpent time.Duration
+			)
+			deadline := start.Add(30 * time.Minute)
+			nextCheck := time.Time{}
+			for {
+				st = emu.Stats()
+				accepted := st.EntriesAccepted - st.EntriesDuplicate - (base.EntriesAccepted - base.EntriesDuplicate)
+				now := time.Now()
+				if accepted >= len(keys) && !now.Before(nextCheck) {
+					// Freeze the figures of this sample, then check what arrived.
+					elapsed = now.Sub(start)
+					colTicks = procCPUTicks(pid)
+					selfSpent = selfCPU() - selfCPU0
+					m := missingKeys(emu, keys)
+					if m == 0 {
+						break
+					}
+					t.Logf("count complete but %d expected keys missing; waiting on", m)
+					nextCheck = now.Add(2 * time.Second)
+				}
+				if !heapTaken && accepted >= len(keys)/2 {
+					heapTaken = true
+					saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d.pprof", n)))
+				}
+				if col.exited() {
+					t.Fatalf("collector exited early (%v): %d of %d keys submitted", col.err, accepted, len(keys))
+				}
+				if now.After(deadline) {
+					t.Fatalf("timed out: %d of %d keys submitted", accepted, len(keys))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			peak := peakRSSKiB(pid)
+			<-profDone
 			col.stop(t)
 			requireNoForbidden(t, emu)
 
-			st := emu.Stats()
-			line := fmt.Sprintf("| %d | %d | %.1f s | %.0f | %d | %d | %d | %.0f MB |",
-				n, entries, elapsed.Seconds(), float64(n)/elapsed.Seconds(),
-				st.GraphRequestsTotal(), st.CIRequestsTotal(), st.MaxEntriesPerRequest, float64(peak)/1024)
+			graph := st.GraphRequestsTotal() - base.GraphRequestsTotal()
+			ci := st.CIRequestsTotal() - base.CIRequestsTotal()
+			entries := st.EntriesAccepted - base.EntriesAccepted
+			colCPU := float64(colTicks) / clk
+			line := fmt.Sprintf("| %d | %d | %d | %.2f s | %.0f | %d (bound %d) | %d (bound %d) | %d | %.0f MB | %.1f s | %.0f | %.1f s |",
+				n, indicators, entries, elapsed.Seconds(), float64(n)/elapsed.Seconds(),
+				graph, (n+p.PageSize-1)/p.PageSize+2,
+				ci, (entries+p.MaxBatchSize-1)/p.MaxBatchSize+1,
+				st.MaxEntriesPerRequest, float64(peak)/1024,
+				colCPU, float64(n)/colCPU, selfSpent.Seconds())
 			t.Log(line)
 			report = append(report, line)
 		})
 	}
-	t.Logf("\n| alerts | expected indicators | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | peak RSS |\n|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("\n| alerts | expected indicators | entries submitted | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | collector peak RSS | collector CPU | alerts per collector CPU-s | emulator+test CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
 		strings.Join(report, "\n"))
+}
+
+// missingKeys counts expected keys not yet among the submissions.
+func missingKeys(emu *emulator.Emulator, keys map[indicatorKey]struct{}) int {
+	got := make(map[indicatorKey]struct{}, len(keys))
+	for _, e := range emu.Submissions() {
+		id := ""
+		if e.Incident != nil {
+			id = e.Incident.ID
+		}
+		got[indicatorKey{e.IOC.Type, e.IOC.Value, id}] = struct{}{}
+	}
+	m := 0
+	for k := range keys {
+		if _, ok := got[k]; !ok {
+			m++
+		}
+	}
+	return m
+}
+
+// addPprof adds the pprof extension, listening on addr, to the config at path.
+func addPprof(t *testing.T, path, addr string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	s := string(b)
+	for _, r := range [][2]string{
+		{"extensions:\n  file_storage:", "extensions:\n  pprof:\n    endpoint: " + addr + "\n  file_storage:"},
+		{"  extensions: [file_storage]", "  extensions: [file_storage, pprof]"},
+	} {
+		require.Contains(t, s, r[0], "the harness's collector config changed shape")
+		s = strings.Replace(s, r[0], r[1], 1)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(s), 0o600))
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// saveProfile GETs /debug/pprof/<what> from the collector into file; the
+// extension may not listen yet right after the start, so it retries briefly.
+func saveProfile(t *testing.T, addr, what, file string) {
+	var resp *http.Response
+	var err error
+	for range 100 {
+		resp, err = http.Get("http://" + addr + "/debug/pprof/" + what)
+		if err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("pprof %s: %v", what, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		t.Errorf("pprof %s: %v", what, err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		t.Errorf("pprof %s: %v", what, err)
+	}
+}
+
+// procCPUTicks is utime + stime of pid, in clock ticks, from /proc/<pid>/stat.
+func procCPUTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may contain spaces; fields restart after its ')'.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return utime + stime
+}
+
+// selfCPU is this process's user + system CPU time (the emulator and the test).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSKiB reads the process's high-water resident set size (VmHWM) from /proc.
