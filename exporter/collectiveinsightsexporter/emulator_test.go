@@ -41,12 +41,17 @@ func TestAgainstEmulator(t *testing.T) {
 	assert.Equal(t, 3, emu.Stats().CIRequests[200])
 
 	// An entry the service rejects (400) is isolated; the rest goes through.
+	// (A value that is not a plausible indicator, such as "not-a-hash", is
+	// skipped by the exporter before it is sent: see hostile_test.go.)
+	emu.SetFaults(emulator.Faults{CIRejectValue: "192.0.2.66"})
 	err = e.pushLogs(context.Background(), logsOf(alert{id: "a4", title: "t", inds: []ind{
-		{typ: "ip", value: "192.0.2.10"}, {typ: "hash", value: "not-a-hash"}, {typ: "ip", value: "192.0.2.11"}, {typ: "ip", value: "192.0.2.12"},
+		{typ: "ip", value: "192.0.2.10"}, {typ: "ip", value: "192.0.2.66"}, {typ: "ip", value: "192.0.2.11"}, {typ: "ip", value: "192.0.2.12"},
+		{typ: "hash", value: "not-a-hash"},
 	}}))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "not-a-hash")
+	assert.Contains(t, err.Error(), "192.0.2.66")
 	assert.Len(t, emu.Submissions(), 9)
+	emu.SetFaults(emulator.Faults{})
 
 	bad := newTestExporter(t, emu.CIURL(), nil, func(cfg *Config) {
 		tlsCA(cfg)

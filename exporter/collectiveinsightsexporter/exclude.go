@@ -4,6 +4,9 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
 )
@@ -123,7 +126,28 @@ func urlHost(raw string) string {
 	return strings.ToLower(u.Hostname())
 }
 
-// normalizeDomain trims, lower-cases and strips leading/trailing dots.
+// idnaProfile maps a Unicode domain name (UTS #46: case folding, NFC,
+// full-width dots) to its ASCII (punycode) form, as the receiver does.
+var idnaProfile = idna.New(idna.MapForLookup(), idna.StrictDomainName(false), idna.CheckHyphens(false), idna.Transitional(false))
+
+// normalizeDomain trims, lower-cases and strips leading/trailing dots; a
+// name with non-ASCII characters ("bücher.de") becomes its punycode A-label
+// form ("xn--bcher-kva.de"), so that exclusions and submissions use one
+// spelling. It returns "" for invalid UTF-8 or a name IDNA rejects.
 func normalizeDomain(d string) string {
-	return strings.Trim(strings.ToLower(strings.TrimSpace(d)), ".")
+	d = strings.TrimSpace(d)
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			if !utf8.ValidString(d) || len(d) > 4*maxDomainLen {
+				return ""
+			}
+			a, err := idnaProfile.ToASCII(d)
+			if err != nil {
+				return ""
+			}
+			d = a
+			break
+		}
+	}
+	return strings.Trim(strings.ToLower(d), ".")
 }

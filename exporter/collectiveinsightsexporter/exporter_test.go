@@ -339,12 +339,12 @@ func TestExclusions(t *testing.T) {
 		{typ: "url", value: "http://203.0.113.9/y"},
 		{typ: "url", value: "http://[2001:db8:1::9]/z"},
 		{typ: "url", value: "https://evil.example/corp.example"},
-		{typ: "hash", value: "ab", verdict: "noThreatsFound"},
-		{typ: "hash", value: "cd", verdict: "malicious"},
+		{typ: "hash", value: strings.Repeat("ab", 16), verdict: "noThreatsFound"},
+		{typ: "hash", value: strings.Repeat("cd", 16), verdict: "malicious"},
 	}}
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(a)))
 	assert.ElementsMatch(t, []string{
-		"ip:198.51.100.1@a", "domain:evilcorp.example@a", "url:https://evil.example/corp.example@a", "hash:cd@a",
+		"ip:198.51.100.1@a", "domain:evilcorp.example@a", "url:https://evil.example/corp.example@a", "hash:" + strings.Repeat("cd", 16) + "@a",
 	}, srv.values())
 	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, e.tt, []metricdata.DataPoint[int64]{
 		{Value: 8, Attributes: attribute.NewSet(attribute.String("reason", "excluded"))},

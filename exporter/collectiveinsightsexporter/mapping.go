@@ -2,9 +2,12 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -24,6 +27,16 @@ const (
 
 // maxValueLen bounds an indicator value; longer values are skipped as invalid.
 const maxValueLen = 8192
+
+// maxTextLen bounds the per-record text fields (ids, names, types, malware,
+// each MITRE code), which are repeated in every entry of the record: a
+// megabyte-long alert title must not make every POST hundreds of megabytes.
+// Longer values are cut at a UTF-8 boundary. maxMitreCodes bounds the list.
+const (
+	maxTextLen    = 1024
+	maxMitreCodes = 64
+	maxDomainLen  = 253
+)
 
 const timestampLayout = "2006-01-02T15:04:05Z"
 
@@ -144,6 +157,19 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 	if rec.mitre, err = stringsAttr(attrs, m.attrs.MitreTechniques); err != nil {
 		return out, st, err
 	}
+	rec.incidentID = clip(rec.incidentID)
+	rec.incidentName = clip(rec.incidentName)
+	rec.incidentType = clip(rec.incidentType)
+	rec.sourceType = clip(rec.sourceType)
+	rec.detectorID = clip(rec.detectorID)
+	rec.title = clip(rec.title)
+	rec.malware = clip(rec.malware)
+	if len(rec.mitre) > maxMitreCodes {
+		rec.mitre = rec.mitre[:maxMitreCodes]
+	}
+	for i, c := range rec.mitre {
+		rec.mitre[i] = clip(c)
+	}
 	ts := lr.Timestamp()
 	if ts == 0 {
 		ts = lr.ObservedTimestamp()
@@ -206,14 +232,25 @@ func (m *mapper) mapIndicator(v pcommon.Value) (entry, string) {
 		return e, reasonInvalidIndicator
 	}
 	switch typ {
+	case contract.TypeIP:
+		value = normalizeIP(value)
 	case contract.TypeDomain:
 		value = normalizeDomain(value)
+		if !plausibleDomain(value) {
+			value = ""
+		}
 	case contract.TypeHash:
 		value = strings.ToLower(value)
+		if !plausibleHash(value) {
+			value = ""
+		}
 	case contract.TypeURL:
-		value = stripUserinfo(value)
+		value = normalizeURL(value)
 	case contract.TypeVulnerability:
 		value = strings.ToUpper(value)
+		if !cvePattern.MatchString(value) {
+			value = ""
+		}
 	}
 	if value == "" {
 		return e, reasonInvalidIndicator
@@ -229,29 +266,103 @@ func (m *mapper) mapIndicator(v pcommon.Value) (entry, string) {
 	return e, ""
 }
 
-// stripUserinfo removes credentials from a URL: they never leave the tenant.
-func stripUserinfo(raw string) string {
-	at := strings.IndexByte(raw, '@')
-	if at < 0 {
-		return raw
+// Value checks: what Collective Insights accepts for each ioc.type (the
+// emulator's schema validation). A value that fails them is an invalid
+// indicator, counted and skipped, rather than a 400 for its whole batch.
+var cvePattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
+
+// normalizeIP returns the canonical form of an IP address (zone dropped,
+// IPv4-mapped IPv6 as IPv4), or "".
+func normalizeIP(v string) string {
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]"))
+	if err != nil {
+		return ""
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		// Not parseable: drop everything between "://" and the last '@' before the path.
-		if i := strings.Index(raw, "://"); i >= 0 {
-			rest := raw[i+3:]
-			end := strings.IndexAny(rest, "/?#")
-			if end < 0 {
-				end = len(rest)
-			}
-			if j := strings.LastIndexByte(rest[:end], '@'); j >= 0 {
-				return raw[:i+3] + rest[j+1:]
+	return a.WithZone("").Unmap().String()
+}
+
+func plausibleHash(v string) bool {
+	switch len(v) {
+	case 32, 40, 64:
+	default:
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// plausibleDomain reports whether d (normalised) has at least two DNS labels
+// of 1-63 letters, digits, hyphens or underscores, not starting or ending
+// with a hyphen, and at most 253 characters.
+func plausibleDomain(d string) bool {
+	if len(d) > maxDomainLen || !strings.Contains(d, ".") {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
 			}
 		}
+	}
+	return true
+}
+
+// normalizeURL strips userinfo (credentials never leave the tenant) and
+// lower-cases the scheme, keeping the rest as sent; it returns "" unless the
+// result is valid UTF-8 and parses as a URL with a scheme and a host.
+func normalizeURL(raw string) string {
+	if !utf8.ValidString(raw) {
+		return ""
+	}
+	v := stripUserinfo(raw)
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil {
+		return ""
+	}
+	if i := strings.Index(v, ":"); i > 0 {
+		v = strings.ToLower(v[:i]) + v[i:]
+	}
+	return v
+}
+
+// stripUserinfo removes the userinfo of a URL ("https://user:pass@host/"),
+// everything between "://" and the last '@' before the path, query or
+// fragment, and keeps the rest as sent (url.URL.String would re-escape
+// non-ASCII hosts and paths).
+func stripUserinfo(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
 		return raw
 	}
-	u.User = nil
-	return u.String()
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if j := strings.LastIndexByte(rest[:end], '@'); j >= 0 {
+		return raw[:i+3] + rest[j+1:]
+	}
+	return raw
+}
+
+// clip cuts s to at most maxTextLen bytes at a UTF-8 boundary.
+func clip(s string) string {
+	if len(s) <= maxTextLen {
+		return s
+	}
+	n := maxTextLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strings.TrimSpace(s[:n])
 }
 
 // stringAttr reads an optional string attribute. Scalars are converted;

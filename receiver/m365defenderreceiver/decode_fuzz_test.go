@@ -10,7 +10,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
 )
 
 // oracle converts encoding/json's view of a value to the shape decodePage
@@ -58,6 +61,14 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte("{\"value\":[{\"bad\":\"\xff\xfe\"}]}"))
 	f.Add([]byte(`[{"value":[]}]`))
 	f.Add([]byte(`{"value":[{"dup":1,"dup":null,"dup":[2]}]}`))
+	// Hostile pages (see hostile_test.go): invalid UTF-8, numbers for strings,
+	// odd evidence, deep nesting, credentials, zones, IDN.
+	f.Add(hostilePage(",\"title\":\"\xff CVE-2021-44228\"" + evidence(ev("urlEvidence", ",\"url\":\"https://u:p@Evil.Example.org/p\xffq\""))))
+	f.Add(hostilePage(`,"id":12345,"title":42,"evidence":[null,1,"x",{},{"@odata.type":5},{"@odata.type":"#microsoft.graph.security.ipEvidence","ipAddress":134744072}]`))
+	f.Add(hostilePage(evidence(ev("ipEvidence", `,"ipAddress":"fe80::1%eth0"`), ev("ipEvidence", `,"ipAddress":"::ffff:8.8.4.4"`), ev("analyzedMessageEvidence", `,"senderIp":"255.255.255.255","urls":["http://user@bücher.de/x","evil.example.org/y"]`))))
+	f.Add(hostilePage(evidence(ev("dnsEvidence", `,"domainName":" BÜCHER.de.\n"`), ev("fileHashEvidence", `,"value":" `+strings.Repeat("A", 64)+`\t"`), ev("fooEvidence", `,"url":"https://evil.example.org/"`))))
+	f.Add(hostilePage(`,"additionalData":` + strings.Repeat(`{"a":[`, 200) + `1` + strings.Repeat(`]}`, 200)))
+	f.Add(hostilePage(`,"description":"cve-2024-1234 CVE-2024-123456789 CVE-2024-123"`))
 	for _, name := range []string{"testdata/pages/endpoint_identity_cloudapps.json", "testdata/pages/office_and_others.json"} {
 		if data, err := readFile(name); err == nil {
 			f.Add(data)
@@ -94,6 +105,22 @@ func FuzzDecodePage(f *testing.F) {
 			}
 		}
 		require.Equal(t, objects, lrs.Len())
+		// Every alert converts (none is lost to an odd field) and its
+		// indicators satisfy the normalisation invariants.
+		var scratch []indicator
+		for i := 0; i < lrs.Len(); i++ {
+			lr := lrs.At(i)
+			var n int
+			n, scratch = convertAlert(lr, 1, "", scratch)
+			require.Equal(t, contract.EventName, lr.EventName())
+			checkIndicators(t, scratch[:n])
+			for k, v := range lr.Attributes().All() {
+				if v.Type() == pcommon.ValueTypeStr {
+					require.True(t, utf8.ValidString(v.Str()), "attribute %s: %q", k, v.Str())
+					require.NotEmpty(t, strings.TrimSpace(v.Str()), "attribute %s is blank", k)
+				}
+			}
+		}
 	})
 }
 

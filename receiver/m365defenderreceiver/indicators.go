@@ -254,11 +254,11 @@ func addURL(set *indSet, raw, field, hostField, verdict string) {
 // sent. host is "" when the URL has no usable host (no host, a non-public IP,
 // a single-label or special-use name) or contains whitespace, control
 // characters or invalid UTF-8. u is "" when host is, and also when the value
-// has no scheme or is not a URL that parses (RFC 3986, as Go's net/url reads
-// it): such a value still yields its host.
+// has no scheme, is longer than maxIndicatorLen or is not a URL that parses
+// (RFC 3986, as Go's net/url reads it): such a value still yields its host.
 func normalizeURL(raw string) (u, host string, hostIsIP bool) {
 	s := strings.TrimSpace(raw)
-	if s == "" || len(s) > maxIndicatorLen || !utf8.ValidString(s) {
+	if s == "" || !utf8.ValidString(s) {
 		return "", "", false
 	}
 	for i := 0; i < len(s); i++ {
@@ -322,7 +322,7 @@ func normalizeURL(raw string) (u, host string, hostIsIP bool) {
 	b.WriteString(port)
 	b.WriteString(tail)
 	u = b.String()
-	if scheme == "" {
+	if scheme == "" || len(u) > maxIndicatorLen {
 		return "", host, hostIsIP
 	}
 	if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.User != nil {
