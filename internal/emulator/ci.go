@@ -100,16 +100,16 @@ func (e *Emulator) handleDetections(w http.ResponseWriter, r *http.Request) {
 			s.EntriesDuplicate += duplicates
 		})
 	}
+	processed := map[string]int{}
+	for _, en := range req.Data {
+		processed[en.IOC.Type]++
+	}
 	result := map[string]any{"status": "success", "debug": debug}
 	if req.Options.Summary != nil && *req.Options.Summary {
-		processed := map[string]int{}
-		for _, en := range req.Data {
-			processed[en.IOC.Type]++
-		}
 		result["summary"] = map[string]any{"processed": processed}
 	}
 	e.stats.update(func(s *Stats) { s.CIRequests[http.StatusOK]++ })
-	e.logf("collective insights: %d entries -> 200 (debug=%t)", len(req.Data), debug)
+	e.logf("collective insights: %d entries -> 200 (debug=%t) %s", len(req.Data), debug, countsByType(processed))
 	writeJSON(w, http.StatusOK, map[string]any{"result": result})
 }
 
@@ -185,4 +185,15 @@ func rejectValue(req *ciRequest, value string) error {
 		}
 	}
 	return nil
+}
+
+// countsByType renders per-type counts in a fixed order, for the log line.
+func countsByType(counts map[string]int) string {
+	var parts []string
+	for _, typ := range []string{"ip", "domain", "url", "hash", "vulnerability"} {
+		if n := counts[typ]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", typ, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
