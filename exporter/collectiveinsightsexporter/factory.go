@@ -75,7 +75,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg,
+	logs, err := exporterhelper.NewLogs(ctx, set, cfg,
 		exp.pushLogs,
 		exporterhelper.WithStart(exp.start),
 		exporterhelper.WithShutdown(exp.shutdown),
@@ -85,4 +85,9 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 		exporterhelper.WithRetry(oCfg.RetryConfig),
 		exporterhelper.WithQueue(oCfg.QueueConfig),
 	)
+	if err != nil || !oCfg.QueueConfig.HasValue() {
+		return logs, err
+	}
+	// Queued requests carry only what pushLogs reads (slim.go).
+	return newSlimLogsExporter(logs, oCfg.Attributes), nil
 }
