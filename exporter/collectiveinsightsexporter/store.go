@@ -15,24 +15,29 @@ import (
 
 // The de-dup state and today's count live in the storage extension as an
 // append-only log: one chunk per successful POST (16 bytes per entry) plus a
-// small meta record, written in one batch. Every compactEvery chunks the
-// live entries are rewritten as one chunk, so a restart reads at most
-// compactEvery+1 chunks and the storage never holds more than about twice
-// the live state (16 MB for dedup_max_entries 1,000,000).
+// small meta record, written in one batch. Every compactEvery appends the
+// live entries are rewritten as a snapshot (in chunks of at most
+// maxChunkItems), so a restart reads the snapshot plus at most compactEvery
+// appended chunks and the storage never holds more than about twice the live
+// state (16 MB for dedup_max_entries 1,000,000).
 const (
 	storageName  = "collective_insights_state"
 	metaKey      = "meta"
 	chunkPrefix  = "chunk."
 	compactEvery = 128
 	itemBytes    = 16
+	// maxChunkItems bounds one stored value to 64 KiB.
+	maxChunkItems = 4096
 )
 
 type storeMeta struct {
 	Version int   `json:"v"`
 	First   int64 `json:"first"`
 	Next    int64 `json:"next"`
-	Day     int64 `json:"day"`
-	Count   int   `json:"count"`
+	// Base is Next after the last snapshot: Next-Base chunks were appended since.
+	Base  int64 `json:"base,omitempty"`
+	Day   int64 `json:"day"`
+	Count int   `json:"count"`
 }
 
 // stateStore persists submitted entries. Safe for concurrent use.
@@ -106,31 +111,34 @@ func encodeItems(items []dedupItem) []byte {
 	return buf
 }
 
-// persist appends a chunk with the items returned by capture and today's
-// count, all in one storage batch. Every compactEvery chunks it asks capture
-// for a snapshot (the whole live state) instead, which replaces every older
-// chunk. capture runs under the store's lock, so a snapshot cannot miss the
-// items of a concurrent append.
+// persist appends the items returned by capture and today's count, all in
+// one storage batch. Every compactEvery appends it asks capture for a
+// snapshot (the whole live state) instead, which replaces every older chunk.
+// capture runs under the store's lock, so a snapshot cannot miss the items of
+// a concurrent append. Items are stored in chunks of at most maxChunkItems:
+// bbolt rewrites a whole leaf when any key in it changes, so one huge
+// snapshot value next to the keys written on every POST would be copied
+// again on every POST (docs/benchmarks.md).
 func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (items []dedupItem, day int64, count int)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta
-	snapshot := m.Next-m.First >= compactEvery
+	snapshot := m.Next-m.Base >= compactEvery
 	items, day, count := capture(snapshot)
 	var ops []*storage.Operation
-	if len(items) > 0 {
-		ops = append(ops, storage.SetOperation(chunkKey(m.Next), encodeItems(items)))
+	oldFirst, oldNext := m.First, m.Next
+	for len(items) > 0 {
+		n := min(len(items), maxChunkItems)
+		ops = append(ops, storage.SetOperation(chunkKey(m.Next), encodeItems(items[:n])))
+		items = items[n:]
 		m.Next++
 	}
 	if snapshot {
-		last := m.Next
-		if len(items) > 0 {
-			last = m.Next - 1
-		}
-		for seq := m.First; seq < last; seq++ {
+		for seq := oldFirst; seq < oldNext; seq++ {
 			ops = append(ops, storage.DeleteOperation(chunkKey(seq)))
 		}
-		m.First = last
+		m.First = oldNext
+		m.Base = m.Next
 	}
 	m.Day, m.Count = day, count
 	raw, _ := json.Marshal(m)
