@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -136,22 +137,62 @@ func checkpointKey(tenant, source, filter string) string {
 }
 
 // checkpointStore persists the checkpoint; a nil client keeps it in memory only.
+//
+// The full checkpoint (cursor and emitted versions) is written under key when
+// the cursor moves, which is also when the versions are pruned to the overlap.
+// Between two cursor moves, each delivered page appends only its own versions
+// under key.seen.<n> (24 bytes each), so the cost of a page's save is bounded
+// by the page size, not by how many versions the current window has emitted
+// so far (docs/benchmarks.md); the next full save deletes those chunks in the
+// same storage batch.
 type checkpointStore struct {
 	client storage.Client
 	key    string
+	// chunks is the number of key.seen.<n> chunks written since the last full save.
+	chunks int
 }
+
+func (s *checkpointStore) chunkKey(n int) string { return s.key + ".seen." + strconv.Itoa(n) }
 
 func (s *checkpointStore) load(ctx context.Context) (*checkpoint, error) {
 	if s.client == nil {
 		return nil, nil
 	}
 	data, err := s.client.Get(ctx, s.key)
-	if err != nil || data == nil {
+	if err != nil {
 		return nil, err
 	}
-	return unmarshalCheckpoint(data)
+	var c *checkpoint
+	if data != nil {
+		if c, err = unmarshalCheckpoint(data); err != nil {
+			return nil, err
+		}
+	}
+	for n := 0; ; n++ {
+		chunk, err := s.client.Get(ctx, s.chunkKey(n))
+		if err != nil {
+			return c, err
+		}
+		if chunk == nil {
+			break
+		}
+		s.chunks = n + 1
+		if len(chunk)%24 != 0 {
+			return c, errors.New("decoding checkpoint: corrupt emitted-versions chunk")
+		}
+		if c == nil {
+			c = newCheckpoint()
+		}
+		for i := 0; i < len(chunk); i += 24 {
+			var k versionKey
+			copy(k[:], chunk[i:i+16])
+			c.seen[k] = int64(binary.BigEndian.Uint64(chunk[i+16 : i+24]))
+		}
+	}
+	return c, nil
 }
 
+// save writes the full checkpoint and drops the appended chunks.
 func (s *checkpointStore) save(ctx context.Context, c *checkpoint) error {
 	if s.client == nil {
 		return nil
@@ -160,5 +201,31 @@ func (s *checkpointStore) save(ctx context.Context, c *checkpoint) error {
 	if err != nil {
 		return err
 	}
-	return s.client.Set(ctx, s.key, data)
+	ops := make([]*storage.Operation, 0, s.chunks+1)
+	ops = append(ops, storage.SetOperation(s.key, data))
+	for n := 0; n < s.chunks; n++ {
+		ops = append(ops, storage.DeleteOperation(s.chunkKey(n)))
+	}
+	if err := s.client.Batch(ctx, ops...); err != nil {
+		return err
+	}
+	s.chunks = 0
+	return nil
+}
+
+// appendSeen persists versions just emitted, without rewriting the rest.
+func (s *checkpointStore) appendSeen(ctx context.Context, versions []pendingVersion) error {
+	if s.client == nil || len(versions) == 0 {
+		return nil
+	}
+	buf := make([]byte, 0, len(versions)*24)
+	for _, v := range versions {
+		buf = append(buf, v.key[:]...)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(v.at))
+	}
+	if err := s.client.Set(ctx, s.chunkKey(s.chunks), buf); err != nil {
+		return err
+	}
+	s.chunks++
+	return nil
 }

@@ -1,6 +1,7 @@
 package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,9 @@ type graphClient struct {
 	tel      *metadata.TelemetryBuilder
 	sleep    func(ctx context.Context, d time.Duration) error
 	outcomes map[string]metric.AddOption
+	// body holds the last response body; reused so that reading a page
+	// does not allocate (and leave for the GC) a new page-sized buffer.
+	body bytes.Buffer
 }
 
 func newGraphClient(base *url.URL, hc *http.Client, tokens *tokenSource, perMinute int, prefer bool, retry retrySettings, logger *zap.Logger, tel *metadata.TelemetryBuilder) *graphClient {
@@ -103,6 +107,8 @@ func (e *permanentError) Unwrap() error { return e.err }
 
 // get fetches rawURL, which must be on the configured Graph origin.
 // permission names the Graph permission the request needs (for 403 errors).
+// The returned bytes are valid until the next call: get is called only from
+// the poll goroutine, and the callers copy what they keep.
 func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -155,7 +161,12 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			continue
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+			g.body.Reset()
+			if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBytes {
+				g.body.Grow(int(resp.ContentLength) + 1)
+			}
+			_, err := g.body.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes))
+			body := g.body.Bytes()
 			resp.Body.Close()
 			if err != nil {
 				if ctx.Err() != nil {

@@ -543,7 +543,9 @@ func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window
 	for _, p := range pending {
 		st.seen[p.key] = p.at
 	}
-	r.save(ctx)
+	if err := r.store.appendSeen(ctx, pending); err != nil {
+		r.logger.Error("Cannot save the checkpoint; after a restart some alerts may be emitted again", zap.Error(err))
+	}
 	return nil
 }
 
