@@ -32,6 +32,10 @@ import (
 //     10) is taken from the collector's pprof extension from the start of each
 //     run, and a heap profile when half of the indicators have arrived; both
 //     are written there as cpu-<alerts>.pprof and heap-<alerts>.pprof.
+//   - BENCH_QUEUE_SIZE: sending_queue.queue_size in requests (one per Graph
+//     page of 1000 alerts), with block_on_overflow: true (default 20); 0 keeps
+//     the harness's queue_size 100000 without blocking, which lets the queue
+//     hold the whole backlog.
 //
 // The measurement does not perturb the run: the expected indicator keys are
 // computed once before the collector starts; while it runs the test only
@@ -61,6 +65,12 @@ func TestBench(t *testing.T) {
 		require.NoError(t, err, "BENCH_PPROF_SECONDS")
 		profSeconds = n
 	}
+	queueSize := 20
+	if env := os.Getenv("BENCH_QUEUE_SIZE"); env != "" {
+		n, err := strconv.Atoi(env)
+		require.NoError(t, err, "BENCH_QUEUE_SIZE")
+		queueSize = n
+	}
 	clk := float64(100) // USER_HZ; 100 on every Linux the collector supports
 	var report []string
 	for _, n := range sizes {
@@ -84,7 +94,7 @@ func TestBench(t *testing.T) {
 
 			pprofAddr := freeAddr(t)
 			cfgPath := writeConfig(t, dir, p)
-			addPprof(t, cfgPath, pprofAddr)
+			patchConfig(t, cfgPath, pprofAddr, queueSize)
 
 			base := emu.Stats()
 			selfCPU0 := selfCPU()
@@ -101,7 +111,7 @@ func TestBench(t *testing.T) {
 			} else {
 				close(profDone)
 			}
-			heapTaken := profDir == ""
+			heapTaken, heap90Taken := profDir == "", profDir == ""
 
 			var (
 				elapsed   time.Duration
@@ -109,6 +119,9 @@ func TestBench(t *testing.T) {
 				colTicks  int64
 				selfSpent time.Duration
 			)
+			var lastMem time.Time
+			var maxAnon, maxFile int64 // KiB, sampled every 100 ms
+			var maxStorage int64       // bytes of the file_storage directory, sampled every 100 ms
 			deadline := start.Add(30 * time.Minute)
 			nextCheck := time.Time{}
 			for {
@@ -127,9 +140,19 @@ func TestBench(t *testing.T) {
 					t.Logf("count complete but %d expected keys missing; waiting on", m)
 					nextCheck = now.Add(2 * time.Second)
 				}
+				if now.Sub(lastMem) >= 100*time.Millisecond {
+					lastMem = now
+					anon, file := rssParts(pid)
+					maxAnon, maxFile = max(maxAnon, anon), max(maxFile, file)
+					maxStorage = max(maxStorage, dirBytes(p.StorageDir))
+				}
 				if !heapTaken && accepted >= len(keys)/2 {
 					heapTaken = true
 					saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d.pprof", n)))
+				}
+				if !heap90Taken && accepted >= len(keys)*9/10 {
+					heap90Taken = true
+					saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d-90.pprof", n)))
 				}
 				if col.exited() {
 					t.Fatalf("collector exited early (%v): %d of %d keys submitted", col.err, accepted, len(keys))
@@ -140,6 +163,7 @@ func TestBench(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			peak := peakRSSKiB(pid)
+			logStorageFiles(t, p.StorageDir)
 			<-profDone
 			col.stop(t)
 			requireNoForbidden(t, emu)
@@ -148,17 +172,17 @@ func TestBench(t *testing.T) {
 			ci := st.CIRequestsTotal() - base.CIRequestsTotal()
 			entries := st.EntriesAccepted - base.EntriesAccepted
 			colCPU := float64(colTicks) / clk
-			line := fmt.Sprintf("| %d | %d | %d | %.2f s | %.0f | %d (bound %d) | %d (bound %d) | %d | %.0f MB | %.1f s | %.0f | %.1f s |",
-				n, indicators, entries, elapsed.Seconds(), float64(n)/elapsed.Seconds(),
+			line := fmt.Sprintf("| %d | %d | %d (%d dup.) | %.2f s | %.0f | %d (bound %d) | %d (bound %d) | %d | %.0f MB | %.0f / %.0f MB | %.0f MB | %.1f s | %.0f | %.1f s |",
+				n, indicators, entries, st.EntriesDuplicate-base.EntriesDuplicate, elapsed.Seconds(), float64(n)/elapsed.Seconds(),
 				graph, (n+p.PageSize-1)/p.PageSize+2,
 				ci, (entries+p.MaxBatchSize-1)/p.MaxBatchSize+1,
-				st.MaxEntriesPerRequest, float64(peak)/1024,
+				st.MaxEntriesPerRequest, float64(peak)/1024, float64(maxAnon)/1024, float64(maxFile)/1024, float64(maxStorage)/(1<<20),
 				colCPU, float64(n)/colCPU, selfSpent.Seconds())
 			t.Log(line)
 			report = append(report, line)
 		})
 	}
-	t.Logf("\n| alerts | expected indicators | entries submitted | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | collector peak RSS | collector CPU | alerts per collector CPU-s | emulator+test CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("\n| alerts | expected indicators | entries submitted | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | collector peak RSS | max RssAnon / RssFile | max file_storage size | collector CPU | alerts per collector CPU-s | emulator+test CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
 		strings.Join(report, "\n"))
 }
 
@@ -181,16 +205,24 @@ func missingKeys(emu *emulator.Emulator, keys map[indicatorKey]struct{}) int {
 	return m
 }
 
-// addPprof adds the pprof extension, listening on addr, to the config at path.
-func addPprof(t *testing.T, path, addr string) {
+// patchConfig adds the pprof extension, listening on addr, to the config at
+// path and, when queueSize > 0, bounds the sending queue to queueSize
+// requests (Graph pages) with block_on_overflow, so that a full queue makes
+// the receiver wait instead of failing its poll.
+func patchConfig(t *testing.T, path, addr string, queueSize int) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	s := string(b)
-	for _, r := range [][2]string{
+	repl := [][2]string{
 		{"extensions:\n  file_storage:", "extensions:\n  pprof:\n    endpoint: " + addr + "\n  file_storage:"},
 		{"  extensions: [file_storage]", "  extensions: [file_storage, pprof]"},
-	} {
+	}
+	if queueSize > 0 {
+		repl = append(repl, [2]string{"      queue_size: 100000\n",
+			fmt.Sprintf("      queue_size: %d\n      block_on_overflow: true\n", queueSize)})
+	}
+	for _, r := range repl {
 		require.Contains(t, s, r[0], "the harness's collector config changed shape")
 		s = strings.Replace(s, r[0], r[1], 1)
 	}
@@ -258,6 +290,52 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rssParts reads RssAnon and RssFile (KiB) of pid: heap and stacks versus
+// mapped files (the binary, and bbolt's mmap of the file_storage database).
+func rssParts(pid int) (anon, file int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+			anon = kib(rest)
+		} else if rest, ok := strings.CutPrefix(l, "RssFile:"); ok {
+			file = kib(rest)
+		}
+	}
+	return anon, file
+}
+
+func kib(s string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "kB")), 10, 64)
+	return n
+}
+
+// logStorageFiles logs the size of each file_storage database.
+func logStorageFiles(t *testing.T, dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			t.Logf("file_storage %s: %.1f MB", e.Name(), float64(info.Size())/(1<<20))
+		}
+	}
+}
+
+// dirBytes is the total size of the regular files under dir.
+func dirBytes(dir string) int64 {
+	var total int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
 }
 
 // peakRSSKiB reads the process's high-water resident set size (VmHWM) from /proc.
