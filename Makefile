@@ -63,7 +63,7 @@ check-env:
 bench: bench-go bench-e2e
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./receiver/... ./exporter/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./receiver/... ./exporter/...
 
 bench-e2e: $(BINARY)
 	OTELCOL_BINARY=$(CURDIR)/$(BINARY) $(GO) test -tags e2e -count=1 -timeout 60m -v -run 'TestBench' ./test/e2e/

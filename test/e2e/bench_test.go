@@ -36,6 +36,8 @@ import (
 //     page of 1000 alerts), with block_on_overflow: true (default 20); 0 keeps
 //     the harness's queue_size 100000 without blocking, which lets the queue
 //     hold the whole backlog.
+//   - BENCH_DEDUP_MAX: the exporter's dedup_max_entries (default: its default,
+//     1,000,000), to show how much of the peak RSS is the de-dup set.
 //
 // The measurement does not perturb the run: the expected indicator keys are
 // computed once before the collector starts; while it runs the test only
@@ -217,6 +219,9 @@ func patchConfig(t *testing.T, path, addr string, queueSize int) {
 	repl := [][2]string{
 		{"extensions:\n  file_storage:", "extensions:\n  pprof:\n    endpoint: " + addr + "\n  file_storage:"},
 		{"  extensions: [file_storage]", "  extensions: [file_storage, pprof]"},
+	}
+	if dedupMax := os.Getenv("BENCH_DEDUP_MAX"); dedupMax != "" {
+		repl = append(repl, [2]string{"    max_batch_size: 500\n", "    max_batch_size: 500\n    dedup_max_entries: " + dedupMax + "\n"})
 	}
 	if queueSize > 0 {
 		repl = append(repl, [2]string{"      queue_size: 100000\n",
