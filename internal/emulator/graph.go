@@ -98,9 +98,12 @@ func (e *Emulator) injectGraphFault(g *graphResponse, r *http.Request) bool {
 		select {
 		case <-time.After(delay):
 		case <-r.Context().Done():
-			return true
+			// Abort instead of returning: a handler that returns unanswered
+			// sends an empty 200, which can still reach a client racing its
+			// own timeout.
+			panic(http.ErrAbortHandler)
 		case <-e.done:
-			return true
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if retryAfter, ok := e.faults.takeThrottle(&f.Graph429); ok {
