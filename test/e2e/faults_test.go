@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,10 +154,19 @@ func TestFaultTokenRefused(t *testing.T) {
 	waitFor(t, col, time.Minute, func() (bool, string) {
 		return emu.Stats().CIRequests[401] == 1, "waiting for the refused request"
 	})
-	emu.AddAlerts(10)
+	added := map[string]bool{}
+	for _, id := range emu.AddAlerts(10) {
+		added[id] = true
+	}
 	waitFor(t, col, time.Minute, func() (bool, string) {
 		// Only the refused request's entries may be missing; what came after it arrives.
-		return emu.Stats().EntriesAccepted > 0 && len(missing(emu)) <= p.MaxBatchSize, "waiting for later submissions"
+		m := missing(emu)
+		for _, ind := range emu.Expected() {
+			if added[ind.AlertID] && slices.Contains(m, expectedKey(ind)) {
+				return false, "waiting for the later alerts' indicators"
+			}
+		}
+		return len(m) <= p.MaxBatchSize, fmt.Sprintf("%d indicators missing", len(m))
 	})
 	col.stop(t)
 	assert.True(t, strings.Contains(col.out.String(), "invalid or lacks the Collective Insights permission"))
