@@ -54,10 +54,11 @@ type Config struct {
 	// Exclude lists indicators that are never submitted.
 	Exclude ExcludeConfig `mapstructure:"exclude"`
 	// DedupWindow: an identical entry (ioc type, ioc value, incident id)
-	// submitted within this window is not sent again. 0 disables de-duplication.
+	// submitted within this window is not sent again (remembered for at least
+	// 7/8 of it: see dedupCache). 0 disables de-duplication.
 	DedupWindow time.Duration `mapstructure:"dedup_window"`
 	// DedupMaxEntries bounds the de-duplication memory; the oldest entries
-	// are evicted first.
+	// are evicted first (a generation, at most 1/8 of this, at once).
 	DedupMaxEntries int `mapstructure:"dedup_max_entries"`
 	// DailyLimit is the maximum number of entries submitted per UTC day;
 	// beyond it the exporter holds back until midnight UTC. 0 = no limit.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -122,7 +124,7 @@ func (e *ciExporter) loadState(ctx context.Context) {
 	nowSec := now.Unix()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	day, count, err := e.store.load(ctx, func(it dedupItem) { e.dedup.add(it.key, it.ts, nowSec) })
+	day, count, err := e.store.load(ctx, func(it dedupItem) { e.dedup.restore(it.key, it.ts, nowSec) })
 	if err != nil {
 		e.logger.Warn("could not read the persisted de-dup state; continuing with what was read", zap.Error(err))
 	}
@@ -327,10 +329,16 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 	now := e.now()
 	nowSec := now.Unix()
 	day := utcDay(now)
+	var items []dedupItem // what to append to the persisted state
+	if e.store != nil && e.dedup.enabled() {
+		items = make([]dedupItem, 0, len(batch))
+	}
 	e.mu.Lock()
 	for _, en := range batch {
 		en.state = stateSent
-		e.dedup.add(en.key, nowSec, nowSec)
+		if start, ok := e.dedup.add(en.key, nowSec); ok && items != nil {
+			items = append(items, dedupItem{key: en.key, ts: start})
+		}
 	}
 	warn := e.budget.commit(day, len(batch))
 	count := e.budget.count
@@ -348,20 +356,14 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 	if e.store == nil {
 		return
 	}
-	err := e.store.persist(context.WithoutCancel(ctx), func(snapshot bool) ([]dedupItem, int64, int) {
+	err := e.store.persist(context.WithoutCancel(ctx), func(snapshot bool) (iter.Seq[dedupItem], int64, int) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if snapshot && e.dedup.enabled() {
-			return e.dedup.live(), e.budget.day, e.budget.count
+			// Read by persist after e.mu is released: see dedupCache.snapshot.
+			return e.dedup.snapshot(nowSec), e.budget.day, e.budget.count
 		}
-		if !e.dedup.enabled() {
-			return nil, e.budget.day, e.budget.count
-		}
-		items := make([]dedupItem, len(batch))
-		for i, en := range batch {
-			items[i] = dedupItem{key: en.key, ts: nowSec}
-		}
-		return items, e.budget.day, e.budget.count
+		return slices.Values(items), e.budget.day, e.budget.count
 	})
 	if err != nil {
 		e.logger.Warn("could not persist the de-dup state; a restart may resubmit these entries", zap.Error(err))

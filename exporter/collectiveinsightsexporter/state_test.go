@@ -131,25 +131,6 @@ func TestDailyBudgetConcurrentReservations(t *testing.T) {
 	assert.Equal(t, 4, b.reserve(1, 9))
 }
 
-func TestDedupCacheBounded(t *testing.T) {
-	c := newDedupCache(3600, 3)
-	for i := uint64(1); i <= 5; i++ {
-		c.add(i, 100, 100)
-	}
-	assert.Equal(t, 3, c.len())
-	assert.False(t, c.contains(1, 100))
-	assert.False(t, c.contains(2, 100))
-	assert.True(t, c.contains(5, 100))
-	// Expiry.
-	assert.False(t, c.contains(5, 100+3600))
-	c.add(9, 5000, 5000)
-	assert.Equal(t, 1, c.len())
-	// Disabled.
-	off := newDedupCache(0, 10)
-	off.add(1, 1, 1)
-	assert.False(t, off.contains(1, 1))
-}
-
 func TestRetryAfterParsing(t *testing.T) {
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	d, ok := parseRetryAfter("30", now)

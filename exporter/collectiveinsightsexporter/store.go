@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"sync"
 
@@ -14,20 +15,25 @@ import (
 )
 
 // The de-dup state and today's count live in the storage extension as an
-// append-only log: one chunk per successful POST (16 bytes per entry) plus a
-// small meta record, written in one batch. Every compactEvery appends the
-// live entries are rewritten as a snapshot (in chunks of at most
-// maxChunkItems), so a restart reads the snapshot plus at most compactEvery
-// appended chunks and the storage never holds more than about twice the live
-// state (16 MB for dedup_max_entries 1,000,000).
+// append-only log: one chunk per successful POST plus a small meta record,
+// written in one batch. A chunk holds the keys of one de-dup generation: its
+// start (8 bytes), then 8 bytes per key. Every compactEvery appends the live
+// entries are rewritten as a snapshot (in chunks of at most maxChunkBytes), so
+// a restart reads the snapshot plus at most compactEvery appended chunks and
+// the storage never holds more than about twice the live state (8 MB for
+// dedup_max_entries 1,000,000).
 const (
 	storageName  = "collective_insights_state"
 	metaKey      = "meta"
 	chunkPrefix  = "chunk."
 	compactEvery = 128
-	itemBytes    = 16
-	// maxChunkItems bounds one stored value to 64 KiB.
-	maxChunkItems = 4096
+	keyBytes     = 8
+	// maxChunkBytes bounds one stored value to 64 KiB: the start and 8191
+	// keys.
+	maxChunkBytes = 64 << 10
+	// batchChunks bounds the chunks held in memory by one storage batch
+	// (1 MiB) when a snapshot or a restart moves many of them.
+	batchChunks = 16
 )
 
 type storeMeta struct {
@@ -83,55 +89,83 @@ func (s *stateStore) load(ctx context.Context, visit func(dedupItem)) (day int64
 		return 0, 0, errors.Join(errors.New("ignoring unreadable de-dup state"), err)
 	}
 	s.meta = m
-	ops := make([]*storage.Operation, 0, m.Next-m.First)
-	for seq := m.First; seq < m.Next; seq++ {
-		ops = append(ops, storage.GetOperation(chunkKey(seq)))
-	}
-	if len(ops) > 0 {
+	// Read in batches of batchChunks, so a restart holds at most 1 MiB of
+	// stored values at a time.
+	for first := m.First; first < m.Next; first += batchChunks {
+		ops := make([]*storage.Operation, 0, batchChunks)
+		for seq := first; seq < min(first+batchChunks, m.Next); seq++ {
+			ops = append(ops, storage.GetOperation(chunkKey(seq)))
+		}
 		if err := s.client.Batch(ctx, ops...); err != nil {
 			return m.Day, m.Count, err
 		}
-	}
-	for _, op := range ops {
-		v := op.Value
-		for len(v) >= itemBytes {
-			visit(dedupItem{key: binary.LittleEndian.Uint64(v), ts: int64(binary.LittleEndian.Uint64(v[8:]))})
-			v = v[itemBytes:]
+		for _, op := range ops {
+			v := op.Value
+			if len(v) < keyBytes {
+				continue
+			}
+			ts := int64(binary.LittleEndian.Uint64(v))
+			for v = v[keyBytes:]; len(v) >= keyBytes; v = v[keyBytes:] {
+				visit(dedupItem{key: binary.LittleEndian.Uint64(v), ts: ts})
+			}
 		}
 	}
 	return m.Day, m.Count, nil
 }
 
-func encodeItems(items []dedupItem) []byte {
-	buf := make([]byte, len(items)*itemBytes)
-	for i, it := range items {
-		binary.LittleEndian.PutUint64(buf[i*itemBytes:], it.key)
-		binary.LittleEndian.PutUint64(buf[i*itemBytes+8:], uint64(it.ts))
-	}
-	return buf
-}
-
-// persist appends the items returned by capture and today's count, all in
-// one storage batch. Every compactEvery appends it asks capture for a
-// snapshot (the whole live state) instead, which replaces every older chunk.
-// capture runs under the store's lock, so a snapshot cannot miss the items of
-// a concurrent append. Items are stored in chunks of at most maxChunkItems:
-// bbolt rewrites a whole leaf when any key in it changes, so one huge
-// snapshot value next to the keys written on every POST would be copied
-// again on every POST (docs/benchmarks.md).
-func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (items []dedupItem, day int64, count int)) error {
+// persist appends the items returned by capture and today's count. Every
+// compactEvery appends it asks capture for a snapshot (the whole live state)
+// instead, which replaces every older chunk. capture runs under the store's
+// lock, so a snapshot cannot miss the items of a concurrent append; the
+// sequence it returns is read after capture returned (dedupCache.snapshot
+// allows that). Items are stored in chunks of at most maxChunkBytes: bbolt
+// rewrites a whole leaf when any key in it changes, so one huge snapshot
+// value next to the keys written on every POST would be copied again on
+// every POST (docs/benchmarks.md). A chunk ends where the items' ts (their
+// generation's start) changes; items come generation by generation. The chunks go to storage in batches of
+// batchChunks, the last with the deletions and the meta record: a snapshot
+// is never held in memory whole. Chunks written before a failure or a crash
+// lie beyond the stored meta's Next; a restart does not read them and later
+// appends overwrite them.
+func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (items iter.Seq[dedupItem], day int64, count int)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta
 	snapshot := m.Next-m.Base >= compactEvery
 	items, day, count := capture(snapshot)
 	var ops []*storage.Operation
-	oldFirst, oldNext := m.First, m.Next
-	for len(items) > 0 {
-		n := min(len(items), maxChunkItems)
-		ops = append(ops, storage.SetOperation(chunkKey(m.Next), encodeItems(items[:n])))
-		items = items[n:]
+	var buf []byte // a chunk: ts, then keys
+	var bufTS int64
+	var err error
+	flush := func() {
+		ops = append(ops, storage.SetOperation(chunkKey(m.Next), buf))
 		m.Next++
+		buf = nil
+	}
+	oldFirst, oldNext := m.First, m.Next
+	if items != nil {
+		for it := range items {
+			if len(buf) > 0 && (it.ts != bufTS || len(buf)+keyBytes > maxChunkBytes) {
+				flush()
+				if len(ops) >= batchChunks {
+					if err = s.client.Batch(ctx, ops...); err != nil {
+						break
+					}
+					ops = ops[:0]
+				}
+			}
+			if len(buf) == 0 {
+				buf = binary.LittleEndian.AppendUint64(buf, uint64(it.ts))
+				bufTS = it.ts
+			}
+			buf = binary.LittleEndian.AppendUint64(buf, it.key)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(buf) > 0 {
+		flush()
 	}
 	if snapshot {
 		for seq := oldFirst; seq < oldNext; seq++ {

@@ -2,6 +2,8 @@ package collectiveinsightsexporter
 
 import (
 	"context"
+	"iter"
+	"slices"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
@@ -9,8 +11,9 @@ import (
 	"go.opentelemetry.io/collector/component"
 )
 
-// A snapshot larger than maxChunkItems is stored in bounded chunks, older
-// chunks are deleted, and a restart reads every live item back in order.
+// A snapshot larger than maxChunkBytes is stored in bounded chunks (written
+// in several storage batches), older chunks are deleted, and a restart reads
+// every live item back in order.
 func TestStoreSnapshotInBoundedChunks(t *testing.T) {
 	ctx := context.Background()
 	host := storagetest.NewStorageHost().WithInMemoryStorageExtension("state")
@@ -20,30 +23,34 @@ func TestStoreSnapshotInBoundedChunks(t *testing.T) {
 
 	var all []dedupItem
 	next := uint64(1)
+	// The ts (a generation's start) changes every 20 batches: 12,000 keys,
+	// more than one chunk holds; a chunk holds keys of one ts.
+	batches := 0
 	batch := func(n int) []dedupItem {
 		out := make([]dedupItem, n)
 		for i := range out {
-			out[i] = dedupItem{key: next, ts: int64(next)}
+			out[i] = dedupItem{key: next, ts: int64(1000 + batches/20)}
 			next++
 		}
+		batches++
 		return out
 	}
 	snapshots := 0
 	for range 2*compactEvery + 3 {
-		require.NoError(t, s.persist(ctx, func(snapshot bool) ([]dedupItem, int64, int) {
+		require.NoError(t, s.persist(ctx, func(snapshot bool) (iter.Seq[dedupItem], int64, int) {
 			if snapshot {
 				snapshots++
-				return all, 7, len(all)
+				return slices.Values(all), 7, len(all)
 			}
-			items := batch(100)
+			items := batch(600)
 			all = append(all, items...)
-			return items, 7, len(all)
+			return slices.Values(items), 7, len(all)
 		}))
 	}
 	require.Equal(t, 2, snapshots)
-	require.Greater(t, len(all), 2*maxChunkItems)
 
 	m := s.meta
+	require.Greater(t, m.Base-m.First, int64(batchChunks), "the last snapshot took several storage batches")
 	require.Less(t, m.Next-m.Base, int64(compactEvery))
 	for seq := int64(0); seq < m.Next; seq++ {
 		v, err := s.client.Get(ctx, chunkKey(seq))
@@ -53,7 +60,7 @@ func TestStoreSnapshotInBoundedChunks(t *testing.T) {
 			continue
 		}
 		require.NotNil(t, v, "chunk %d", seq)
-		require.LessOrEqual(t, len(v), maxChunkItems*itemBytes)
+		require.LessOrEqual(t, len(v), maxChunkBytes)
 	}
 
 	// Another store on the same storage (a restart) reads everything back.
