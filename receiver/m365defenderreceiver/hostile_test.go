@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 )
 
 // Hostile values through the real path: Graph page bytes → decodePage →
@@ -90,7 +91,7 @@ func checkIndicators(t testing.TB, ins []indicator) {
 		require.NotEmpty(t, in.Verdict, "%+v", in)
 		require.True(t, utf8.ValidString(in.Value), "%q", in.Value)
 		require.Equal(t, strings.TrimSpace(in.Value), in.Value)
-		require.LessOrEqual(t, len(in.Value), maxIndicatorLen)
+		require.LessOrEqual(t, len(in.Value), ioc.MaxLen)
 		key := in.Type + "\x00" + in.Value
 		require.False(t, seen[key], "duplicate %+v", in)
 		seen[key] = true
@@ -117,7 +118,7 @@ func checkIndicators(t testing.TB, ins []indicator) {
 			if _, err := netip.ParseAddr(u.Hostname()); err != nil {
 				checkDomain(t, u.Hostname())
 			}
-			again, _, _ := normalizeURL(in.Value)
+			again, _, _, _ := ioc.URL(in.Value)
 			require.Equal(t, in.Value, again, "normalisation is idempotent")
 		case contract.TypeVulnerability:
 			require.Regexp(t, cveRE, in.Value)
@@ -135,7 +136,8 @@ func checkDomain(t testing.TB, d string) {
 	for _, l := range labels {
 		require.Regexp(t, asciiDomainRE, l, d)
 	}
-	require.Equal(t, d, normalizeDomain(d), "normalisation is idempotent")
+	again, _ := ioc.Domain(d)
+	require.Equal(t, d, again, "normalisation is idempotent")
 }
 
 func TestHostileValues(t *testing.T) {
