@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 )
 
 // Detection types accepted by Collective Insights.
@@ -147,8 +149,12 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	for _, d := range cfg.Exclude.Domains {
-		if normalizeDomain(d) == "" {
-			errs = append(errs, errors.New("exclude.domains must not contain an empty domain"))
+		if _, ok := ioc.Domain(d); !ok {
+			if strings.Trim(strings.TrimSpace(d), ".") == "" {
+				errs = append(errs, errors.New("exclude.domains must not contain an empty domain"))
+			} else {
+				errs = append(errs, fmt.Errorf("exclude.domains: %q is not a domain name (two or more DNS labels, e.g. contoso.com)", d))
+			}
 		}
 	}
 	if cfg.DedupWindow < 0 {

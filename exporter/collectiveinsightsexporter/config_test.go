@@ -81,6 +81,7 @@ func TestConfigValidateErrors(t *testing.T) {
 		"bad_batch":             "max_batch_size must be positive",
 		"bad_cidr":              `exclude.cidrs: "10.0.0.0/33" is not a CIDR`,
 		"empty_domain":          "exclude.domains must not contain an empty domain",
+		"bad_domain":            `exclude.domains: "corp" is not a domain name`,
 		"negative_window":       "dedup_window must not be negative",
 		"bad_max_entries":       "dedup_max_entries must be positive",
 		"negative_limit":        "daily_limit must not be negative",

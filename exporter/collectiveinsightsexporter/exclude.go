@@ -2,13 +2,10 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"net/netip"
-	"net/url"
 	"strings"
-	"unicode/utf8"
-
-	"golang.org/x/net/idna"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 )
 
 // excluder decides which indicators are never submitted: the customer's own
@@ -27,7 +24,7 @@ func newExcluder(cfg ExcludeConfig) *excluder {
 		}
 	}
 	for _, d := range cfg.Domains {
-		if d = normalizeDomain(d); d != "" {
+		if d, ok := ioc.Domain(d); ok {
 			if ex.domains == nil {
 				ex.domains = make(map[string]struct{}, len(cfg.Domains))
 			}
@@ -54,9 +51,10 @@ func (ex *excluder) excludedVerdict(verdict string) bool {
 	return ok
 }
 
-// excluded reports whether an indicator falls under exclude.cidrs or
+// excluded reports whether an indicator (its value normalised by
+// internal/ioc; urlHost the host of a url) falls under exclude.cidrs or
 // exclude.domains.
-func (ex *excluder) excluded(typ, value string) bool {
+func (ex *excluder) excluded(typ, value, urlHost string) bool {
 	if len(ex.prefixes) == 0 && len(ex.domains) == 0 {
 		return false
 	}
@@ -66,14 +64,13 @@ func (ex *excluder) excluded(typ, value string) bool {
 	case contract.TypeDomain:
 		return ex.excludedDomain(value)
 	case contract.TypeURL:
-		host := urlHost(value)
-		if host == "" {
+		if urlHost == "" {
 			return false
 		}
-		if _, err := netip.ParseAddr(host); err == nil {
-			return ex.excludedIP(host)
+		if _, ok := ioc.IP(urlHost); ok {
+			return ex.excludedIP(urlHost)
 		}
-		return ex.excludedDomain(host)
+		return ex.excludedDomain(urlHost)
 	}
 	return false
 }
@@ -82,11 +79,10 @@ func (ex *excluder) excludedIP(value string) bool {
 	if len(ex.prefixes) == 0 {
 		return false
 	}
-	addr, err := netip.ParseAddr(strings.Trim(value, "[]"))
-	if err != nil {
+	addr, ok := ioc.IP(value)
+	if !ok {
 		return false
 	}
-	addr = addr.WithZone("").Unmap()
 	for _, p := range ex.prefixes {
 		if p.Contains(addr) {
 			return true
@@ -95,11 +91,12 @@ func (ex *excluder) excludedIP(value string) bool {
 	return false
 }
 
-func (ex *excluder) excludedDomain(value string) bool {
+// excludedDomain reports whether d (normalised by ioc.Domain) is equal to
+// or under a domain of exclude.domains.
+func (ex *excluder) excludedDomain(d string) bool {
 	if len(ex.domains) == 0 {
 		return false
 	}
-	d := normalizeDomain(value)
 	for d != "" {
 		if _, ok := ex.domains[d]; ok {
 			return true
@@ -111,43 +108,4 @@ func (ex *excluder) excludedDomain(value string) bool {
 		d = d[i+1:]
 	}
 	return false
-}
-
-// urlHost returns the lower-cased host of a URL (without port or brackets);
-// a value without a scheme is parsed as if it had one.
-func urlHost(raw string) string {
-	if !strings.Contains(raw, "://") {
-		raw = "http://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return strings.ToLower(u.Hostname())
-}
-
-// idnaProfile maps a Unicode domain name (UTS #46: case folding, NFC,
-// full-width dots) to its ASCII (punycode) form, as the receiver does.
-var idnaProfile = idna.New(idna.MapForLookup(), idna.StrictDomainName(false), idna.CheckHyphens(false), idna.Transitional(false))
-
-// normalizeDomain trims, lower-cases and strips leading/trailing dots; a
-// name with non-ASCII characters ("bücher.de") becomes its punycode A-label
-// form ("xn--bcher-kva.de"), so that exclusions and submissions use one
-// spelling. It returns "" for invalid UTF-8 or a name IDNA rejects.
-func normalizeDomain(d string) string {
-	d = strings.TrimSpace(d)
-	for i := 0; i < len(d); i++ {
-		if d[i] >= utf8.RuneSelf {
-			if !utf8.ValidString(d) || len(d) > 4*maxDomainLen {
-				return ""
-			}
-			a, err := idnaProfile.ToASCII(d)
-			if err != nil {
-				return ""
-			}
-			d = a
-			break
-		}
-	}
-	return strings.Trim(strings.ToLower(d), ".")
 }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 )
 
 // Hostile values through the real path: log record → mapRecord → entries →
@@ -43,7 +44,7 @@ func checkBody(t testing.TB, body []byte) {
 	for _, e := range req.Data {
 		v := e.IOC.Value
 		require.Equal(t, strings.TrimSpace(v), v)
-		require.LessOrEqual(t, len(v), maxValueLen)
+		require.LessOrEqual(t, len(v), ioc.MaxLen)
 		switch e.IOC.Type {
 		case contract.TypeIP:
 			a, err := netip.ParseAddr(v)
@@ -105,7 +106,7 @@ func TestHostileIndicatorValues(t *testing.T) {
 			want: []string{"domain ok.example.org"},
 		},
 		{
-			name: "IPv6 zones dropped, IPv4-mapped as IPv4, brackets removed",
+			name: "IPv6 zones dropped (URL hosts too), IPv4-mapped as IPv4, brackets removed",
 			inds: []ind{
 				{typ: "ip", value: "2606:4700::1111%eth0"},
 				{typ: "ip", value: "[2a00:1450:4001:82b::200e]"},
@@ -118,11 +119,11 @@ func TestHostileIndicatorValues(t *testing.T) {
 				"ip 2a00:1450:4001:82b::200e",
 				"ip 8.8.4.4",
 				"ip 2606:4700:4700::1001",
-				"url http://[2606:4700::1111%25eth0]/x",
+				"url http://[2606:4700::1111]/x",
 			},
 		},
 		{
-			name: "IDN domains become A-labels; URLs keep their host as sent",
+			name: "IDN domains and URL hosts become A-labels",
 			inds: []ind{
 				{typ: "domain", value: "BÜCHER.de"},
 				{typ: "domain", value: "XN--80AK6AA92E.COM."},
@@ -136,11 +137,11 @@ func TestHostileIndicatorValues(t *testing.T) {
 				"domain xn--bcher-kva.de",
 				"domain xn--80ak6aa92e.com",
 				"domain xn--e1afmkfd.xn--p1ai",
-				"url https://Bücher.de/straße?q=ü",
+				"url https://xn--bcher-kva.de/straße?q=ü",
 			},
 		},
 		{
-			name: "URL userinfo is stripped without re-escaping the rest",
+			name: "URL userinfo is stripped, scheme and host lower-cased, without re-escaping the rest",
 			inds: []ind{
 				{typ: "url", value: "HTTPS://user:pass@Host.Example.org/path?x=1|2"},
 				{typ: "url", value: "http://user@host2.example.org"},
@@ -152,7 +153,7 @@ func TestHostileIndicatorValues(t *testing.T) {
 				{typ: "url", value: "evil.example.org/login"},
 			},
 			want: []string{
-				"url https://Host.Example.org/path?x=1|2",
+				"url https://host.example.org/path?x=1|2",
 				"url http://host2.example.org",
 				"url ftp://files.example.org/x.exe",
 				"url https://[2606:4700::1111]:8443/ü",
@@ -197,8 +198,9 @@ func TestHostileIndicatorValues(t *testing.T) {
 			},
 		},
 		{
-			name: "hashes of wrong lengths or not hex",
+			name: "hashes of wrong lengths, not hex or all zeros",
 			inds: []ind{
+				{typ: "hash", value: strings.Repeat("0", 64)},
 				{typ: "hash", value: sha1[:39]},
 				{typ: "hash", value: sha1 + "a"},
 				{typ: "hash", value: strings.Repeat("ab", 64)},
@@ -219,6 +221,10 @@ func TestHostileIndicatorValues(t *testing.T) {
 				{typ: "ip", value: "fe80::1%"},
 				{typ: "ip", value: "1.2.3.4/24"},
 				{typ: "IP", value: "9.9.9.9"},
+				{typ: "ip", value: "[9.9.9.8"},
+				{typ: "url", value: "http://intranet/x"},
+				{typ: "url", value: "http://0x7f000001/x"},
+				{typ: "vulnerability", value: "CVE-2024-1234567890123"},
 			},
 			want: []string{"ip 9.9.9.9"},
 		},

@@ -3,8 +3,6 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 import (
 	"fmt"
 	"net/netip"
-	"net/url"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 )
 
 // Skip reasons, the `reason` attribute of the skipped metrics.
@@ -25,9 +24,6 @@ const (
 	reasonRejected          = "rejected"
 )
 
-// maxValueLen bounds an indicator value; longer values are skipped as invalid.
-const maxValueLen = 8192
-
 // maxTextLen bounds the per-record text fields (ids, names, types, malware,
 // each MITRE code), which are repeated in every entry of the record: a
 // megabyte-long alert title must not make every POST hundreds of megabytes.
@@ -35,7 +31,6 @@ const maxValueLen = 8192
 const (
 	maxTextLen    = 1024
 	maxMitreCodes = 64
-	maxDomainLen  = 253
 )
 
 const timestampLayout = "2006-01-02T15:04:05Z"
@@ -184,7 +179,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 
 	start := len(out)
 	for i := 0; i < inds.Len(); i++ {
-		e, reason := m.mapIndicator(inds.At(i))
+		e, urlHost, reason := m.mapIndicator(inds.At(i))
 		switch reason {
 		case "":
 		case reasonInvalidIndicator:
@@ -195,7 +190,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 			st.verdict++
 			continue
 		}
-		if m.excl.excluded(e.iocType, e.value) {
+		if m.excl.excluded(e.iocType, e.value, urlHost) {
 			st.excluded++
 			continue
 		}
@@ -210,147 +205,50 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 	return out, st, nil
 }
 
-// mapIndicator reads one element of the indicators slice.
-func (m *mapper) mapIndicator(v pcommon.Value) (entry, string) {
-	var e entry
+// mapIndicator reads one element of the indicators slice and normalises its
+// value with internal/ioc; for a URL it also returns the URL's host.
+func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost, reason string) {
 	if v.Type() != pcommon.ValueTypeMap {
-		return e, reasonInvalidIndicator
+		return e, "", reasonInvalidIndicator
 	}
 	im := v.Map()
 	typ, err := stringAttr(im, contract.IndicatorType)
 	if err != nil {
-		return e, reasonInvalidIndicator
+		return e, "", reasonInvalidIndicator
 	}
 	typ = strings.ToLower(typ)
-	switch typ {
-	case contract.TypeIP, contract.TypeDomain, contract.TypeURL, contract.TypeHash, contract.TypeVulnerability:
-	default:
-		return e, reasonInvalidIndicator
-	}
 	value, err := stringAttr(im, contract.IndicatorValue)
-	if err != nil || value == "" || len(value) > maxValueLen {
-		return e, reasonInvalidIndicator
+	if err != nil || value == "" || len(value) > ioc.MaxLen {
+		return e, "", reasonInvalidIndicator
 	}
+	ok := false
 	switch typ {
 	case contract.TypeIP:
-		value = normalizeIP(value)
+		var a netip.Addr
+		if a, ok = ioc.IP(value); ok {
+			value = a.String()
+		}
 	case contract.TypeDomain:
-		value = normalizeDomain(value)
-		if !plausibleDomain(value) {
-			value = ""
-		}
+		value, ok = ioc.Domain(value)
 	case contract.TypeHash:
-		value = strings.ToLower(value)
-		if !plausibleHash(value) {
-			value = ""
-		}
+		value, ok = ioc.Hash(value)
 	case contract.TypeURL:
-		value = normalizeURL(value)
+		value, urlHost, _, ok = ioc.URL(value)
 	case contract.TypeVulnerability:
-		value = strings.ToUpper(value)
-		if !cvePattern.MatchString(value) {
-			value = ""
-		}
+		value, ok = ioc.CVE(value)
 	}
-	if value == "" {
-		return e, reasonInvalidIndicator
+	if !ok {
+		return e, "", reasonInvalidIndicator
 	}
 	e.iocType = typ
 	e.value = value
 	if e.field, err = stringAttr(im, contract.IndicatorField); err != nil {
-		return e, reasonInvalidIndicator
+		return e, "", reasonInvalidIndicator
 	}
 	if e.verdict, err = stringAttr(im, contract.IndicatorVerdict); err != nil {
-		return e, reasonInvalidIndicator
+		return e, "", reasonInvalidIndicator
 	}
-	return e, ""
-}
-
-// Value checks: what Collective Insights accepts for each ioc.type (the
-// emulator's schema validation). A value that fails them is an invalid
-// indicator, counted and skipped, rather than a 400 for its whole batch.
-var cvePattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
-
-// normalizeIP returns the canonical form of an IP address (zone dropped,
-// IPv4-mapped IPv6 as IPv4), or "".
-func normalizeIP(v string) string {
-	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]"))
-	if err != nil {
-		return ""
-	}
-	return a.WithZone("").Unmap().String()
-}
-
-func plausibleHash(v string) bool {
-	switch len(v) {
-	case 32, 40, 64:
-	default:
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// plausibleDomain reports whether d (normalised) has at least two DNS labels
-// of 1-63 letters, digits, hyphens or underscores, not starting or ending
-// with a hyphen, and at most 253 characters.
-func plausibleDomain(d string) bool {
-	if len(d) > maxDomainLen || !strings.Contains(d, ".") {
-		return false
-	}
-	for _, l := range strings.Split(d, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			if c := l[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// normalizeURL strips userinfo (credentials never leave the tenant) and
-// lower-cases the scheme, keeping the rest as sent; it returns "" unless the
-// result is valid UTF-8 and parses as a URL with a scheme and a host.
-func normalizeURL(raw string) string {
-	if !utf8.ValidString(raw) {
-		return ""
-	}
-	v := stripUserinfo(raw)
-	u, err := url.Parse(v)
-	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil {
-		return ""
-	}
-	if i := strings.Index(v, ":"); i > 0 {
-		v = strings.ToLower(v[:i]) + v[i:]
-	}
-	return v
-}
-
-// stripUserinfo removes the userinfo of a URL ("https://user:pass@host/"),
-// everything between "://" and the last '@' before the path, query or
-// fragment, and keeps the rest as sent (url.URL.String would re-escape
-// non-ASCII hosts and paths).
-func stripUserinfo(raw string) string {
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		return raw
-	}
-	rest := raw[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	if j := strings.LastIndexByte(rest[:end], '@'); j >= 0 {
-		return raw[:i+3] + rest[j+1:]
-	}
-	return raw
+	return e, urlHost, ""
 }
 
 // clip cuts s to at most maxTextLen bytes at a UTF-8 boundary.
