@@ -214,17 +214,22 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 	if hostIsIP && strings.Contains(host, ":") {
 		hostOut = "[" + host + "]"
 	}
-	if scheme == "" || len(scheme)+3+len(hostOut)+len(port)+len(tail) > MaxLen {
+	n := len(scheme) + 3 + len(hostOut) + len(port) + len(tail)
+	if scheme == "" || n > MaxLen {
 		return "", host, hostIsIP, false
 	}
-	var b strings.Builder
-	b.Grow(len(scheme) + 3 + len(hostOut) + len(port) + len(tail))
-	b.WriteString(scheme)
-	b.WriteString("://")
-	b.WriteString(hostOut)
-	b.WriteString(port)
-	b.WriteString(tail)
-	u = b.String()
+	if n == len(s) && s[:len(scheme)] == scheme && s[len(scheme)+3:n-len(port)-len(tail)] == hostOut {
+		u = s // already normal (port and tail are s's own suffix): no copy
+	} else {
+		var b strings.Builder
+		b.Grow(n)
+		b.WriteString(scheme)
+		b.WriteString("://")
+		b.WriteString(hostOut)
+		b.WriteString(port)
+		b.WriteString(tail)
+		u = b.String()
+	}
 	if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.User != nil {
 		return "", host, hostIsIP, false
 	}
