@@ -8,8 +8,8 @@ TOOLS       := $(CURDIR)/.tools
 OCB         := $(TOOLS)/builder
 DIST        := _build
 BINARY      := $(DIST)/otelcol-defender-ci
-# Everything the binary is built from: a change to any of them rebuilds it.
-SOURCES     := $(shell find receiver exporter internal -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum builder-config.yaml
+# Everything the binary is built from (the emulator is not): a change to any of them rebuilds it.
+SOURCES     := $(shell find receiver exporter internal -name '*.go' -not -name '*_test.go' -not -path 'internal/emulator/*' 2>/dev/null) go.mod go.sum builder-config.yaml
 
 .PHONY: all build test unit e2e faults lint generate demo run check-env bench bench-go bench-e2e clean
 
@@ -52,7 +52,6 @@ demo: $(BINARY)
 # Production: real Microsoft Graph and Recorded Future, secrets from the environment.
 # The variables are checked before anything is built.
 run: check-env $(BINARY)
-	mkdir -p $${STORAGE_DIR:-./data}
 	STORAGE_DIR=$${STORAGE_DIR:-./data} $(BINARY) --config collector-config.yaml
 
 check-env:
