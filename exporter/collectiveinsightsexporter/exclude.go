@@ -52,9 +52,9 @@ func (ex *excluder) excludedVerdict(verdict string) bool {
 }
 
 // excluded reports whether an indicator (its value normalised by
-// internal/ioc; urlHost the host of a url) falls under exclude.cidrs or
-// exclude.domains.
-func (ex *excluder) excluded(typ, value, urlHost string) bool {
+// internal/ioc; urlHost the host of a url, hostIsIP whether it is an IP)
+// falls under exclude.cidrs or exclude.domains.
+func (ex *excluder) excluded(typ, value, urlHost string, hostIsIP bool) bool {
 	if len(ex.prefixes) == 0 && len(ex.domains) == 0 {
 		return false
 	}
@@ -67,7 +67,7 @@ func (ex *excluder) excluded(typ, value, urlHost string) bool {
 		if urlHost == "" {
 			return false
 		}
-		if _, ok := ioc.IP(urlHost); ok {
+		if hostIsIP {
 			return ex.excludedIP(urlHost)
 		}
 		return ex.excludedDomain(urlHost)

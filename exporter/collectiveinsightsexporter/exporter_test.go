@@ -100,6 +100,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "401", status: 401, body: `{"message":"Unauthorized"}`, permanent: true, logMessage: "invalid or lacks the Collective Insights permission"},
 		{name: "403", status: 403, permanent: true, logMessage: "invalid or lacks the Collective Insights permission"},
 		{name: "404", status: 404, permanent: true},
+		{name: "408", status: 408},
 		{name: "429 with Retry-After", status: 429, header: map[string]string{"Retry-After": "7"}, throttle: "Throttle (7s)"},
 		{name: "429 without Retry-After", status: 429},
 		{name: "500", status: 500, body: "internal error"},

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -83,7 +82,7 @@ func (e *ciExporter) post(ctx context.Context, batch []*entry) error {
 	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
 		err := fmt.Errorf("POST %s answered %d (retryable): %s", e.url, code, readMessage(resp))
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			if delay, ok := parseRetryAfter(resp.Header.Get(headerRetryAfter), time.Now()); ok {
+			if delay, ok := parseRetryAfter(resp.Header.Get(headerRetryAfter), e.now()); ok {
 				return exporterhelper.NewThrottleRetry(err, delay)
 			}
 		}
@@ -204,13 +203,11 @@ func findMessage(doc map[string]any, depth int) string {
 	return ""
 }
 
+// truncate cuts a logged message to maxLoggedMessage bytes at a UTF-8
+// boundary.
 func truncate(s string) string {
 	if len(s) <= maxLoggedMessage {
 		return s
 	}
-	s = s[:maxLoggedMessage]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
+	return cutUTF8(s, maxLoggedMessage) + "…"
 }

@@ -179,10 +179,8 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 
 	start := len(out)
 	for i := 0; i < inds.Len(); i++ {
-		e, urlHost, reason := m.mapIndicator(inds.At(i))
-		switch reason {
-		case "":
-		case reasonInvalidIndicator:
+		e, urlHost, hostIsIP, ok := m.mapIndicator(inds.At(i))
+		if !ok {
 			st.invalidIndicators++
 			continue
 		}
@@ -190,7 +188,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 			st.verdict++
 			continue
 		}
-		if m.excl.excluded(e.iocType, e.value, urlHost) {
+		if m.excl.excluded(e.iocType, e.value, urlHost, hostIsIP) {
 			st.excluded++
 			continue
 		}
@@ -206,22 +204,22 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 }
 
 // mapIndicator reads one element of the indicators slice and normalises its
-// value with internal/ioc; for a URL it also returns the URL's host.
-func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost, reason string) {
+// value with internal/ioc; for a URL it also returns the URL's host and
+// whether that host is an IP. ok is false for an unusable indicator.
+func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsIP, ok bool) {
 	if v.Type() != pcommon.ValueTypeMap {
-		return e, "", reasonInvalidIndicator
+		return e, "", false, false
 	}
 	im := v.Map()
 	typ, err := stringAttr(im, contract.IndicatorType)
 	if err != nil {
-		return e, "", reasonInvalidIndicator
+		return e, "", false, false
 	}
 	typ = strings.ToLower(typ)
 	value, err := stringAttr(im, contract.IndicatorValue)
 	if err != nil || value == "" || len(value) > ioc.MaxLen {
-		return e, "", reasonInvalidIndicator
+		return e, "", false, false
 	}
-	ok := false
 	switch typ {
 	case contract.TypeIP:
 		var a netip.Addr
@@ -233,22 +231,22 @@ func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost, reason string)
 	case contract.TypeHash:
 		value, ok = ioc.Hash(value)
 	case contract.TypeURL:
-		value, urlHost, _, ok = ioc.URL(value)
+		value, urlHost, hostIsIP, ok = ioc.URL(value)
 	case contract.TypeVulnerability:
 		value, ok = ioc.CVE(value)
 	}
 	if !ok {
-		return e, "", reasonInvalidIndicator
+		return e, "", false, false
 	}
 	e.iocType = typ
 	e.value = value
 	if e.field, err = stringAttr(im, contract.IndicatorField); err != nil {
-		return e, "", reasonInvalidIndicator
+		return e, "", false, false
 	}
 	if e.verdict, err = stringAttr(im, contract.IndicatorVerdict); err != nil {
-		return e, "", reasonInvalidIndicator
+		return e, "", false, false
 	}
-	return e, urlHost, ""
+	return e, urlHost, hostIsIP, true
 }
 
 // clip cuts s to at most maxTextLen bytes at a UTF-8 boundary.
@@ -256,11 +254,19 @@ func clip(s string) string {
 	if len(s) <= maxTextLen {
 		return s
 	}
-	n := maxTextLen
+	return strings.TrimSpace(cutUTF8(s, maxTextLen))
+}
+
+// cutUTF8 returns the longest prefix of s of at most n bytes that does not
+// end inside a UTF-8 sequence (invalid bytes elsewhere in s are kept).
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return strings.TrimSpace(s[:n])
+	return s[:n]
 }
 
 // stringAttr reads an optional string attribute. Scalars are converted;

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
@@ -90,4 +91,21 @@ func TestMappingGolden(t *testing.T) {
 		})
 	}
 	require.Positive(t, n)
+}
+
+func TestClipAndTruncateCutAtUTF8Boundary(t *testing.T) {
+	// "é" is 2 bytes: a cut after an odd number of bytes would split it.
+	long := "x" + strings.Repeat("é", maxTextLen)
+	got := clip(long)
+	require.LessOrEqual(t, len(got), maxTextLen)
+	require.True(t, utf8.ValidString(got))
+	require.Equal(t, maxTextLen-1, len(got))
+
+	// An invalid byte early in a long message must not empty it.
+	msg := "bad\xffvalue " + strings.Repeat("é", maxLoggedMessage)
+	got = truncate(msg)
+	require.True(t, strings.HasPrefix(got, "bad\xffvalue "), got[:16])
+	require.True(t, strings.HasSuffix(got, "é…"))
+	require.LessOrEqual(t, len(got), maxLoggedMessage+len("…"))
+	require.Equal(t, "short", truncate("short"))
 }
