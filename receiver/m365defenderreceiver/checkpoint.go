@@ -76,6 +76,27 @@ func (c *checkpoint) prune(before time.Time, maxEntries int) {
 	}
 }
 
+// seenRecordLen is the stored size of one emitted version: the 16-byte
+// version key and int64 unix nanos, big-endian.
+const seenRecordLen = 24
+
+func appendSeenRecord(buf []byte, k versionKey, at int64) []byte {
+	buf = append(buf, k[:]...)
+	return binary.BigEndian.AppendUint64(buf, uint64(at))
+}
+
+// readSeenRecords adds the records of buf to seen; false when buf is not a
+// whole number of records.
+func readSeenRecords(buf []byte, seen map[versionKey]int64) bool {
+	if len(buf)%seenRecordLen != 0 {
+		return false
+	}
+	for i := 0; i < len(buf); i += seenRecordLen {
+		seen[versionKey(buf[i:i+16])] = int64(binary.BigEndian.Uint64(buf[i+16 : i+seenRecordLen]))
+	}
+	return true
+}
+
 type storedCheckpoint struct {
 	Version int    `json:"version"`
 	Cursor  string `json:"cursor,omitempty"`
@@ -89,10 +110,9 @@ func (c *checkpoint) marshal() ([]byte, error) {
 		sc.Cursor = c.cursor.UTC().Format(time.RFC3339Nano)
 	}
 	if len(c.seen) > 0 {
-		buf := make([]byte, 0, len(c.seen)*24)
+		buf := make([]byte, 0, len(c.seen)*seenRecordLen)
 		for k, t := range c.seen {
-			buf = append(buf, k[:]...)
-			buf = binary.BigEndian.AppendUint64(buf, uint64(t))
+			buf = appendSeenRecord(buf, k, t)
 		}
 		sc.Seen = base64.StdEncoding.EncodeToString(buf)
 	}
@@ -117,13 +137,8 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 	}
 	if sc.Seen != "" {
 		buf, err := base64.StdEncoding.DecodeString(sc.Seen)
-		if err != nil || len(buf)%24 != 0 {
+		if err != nil || !readSeenRecords(buf, c.seen) {
 			return nil, errors.New("decoding checkpoint: corrupt emitted-versions set")
-		}
-		for i := 0; i < len(buf); i += 24 {
-			var k versionKey
-			copy(k[:], buf[i:i+16])
-			c.seen[k] = int64(binary.BigEndian.Uint64(buf[i+16 : i+24]))
 		}
 	}
 	return c, nil
@@ -177,16 +192,11 @@ func (s *checkpointStore) load(ctx context.Context) (*checkpoint, error) {
 			break
 		}
 		s.chunks = n + 1
-		if len(chunk)%24 != 0 {
-			return c, errors.New("decoding checkpoint: corrupt emitted-versions chunk")
-		}
 		if c == nil {
 			c = newCheckpoint()
 		}
-		for i := 0; i < len(chunk); i += 24 {
-			var k versionKey
-			copy(k[:], chunk[i:i+16])
-			c.seen[k] = int64(binary.BigEndian.Uint64(chunk[i+16 : i+24]))
+		if !readSeenRecords(chunk, c.seen) {
+			return c, errors.New("decoding checkpoint: corrupt emitted-versions chunk")
 		}
 	}
 	return c, nil
@@ -218,10 +228,9 @@ func (s *checkpointStore) appendSeen(ctx context.Context, versions []pendingVers
 	if s.client == nil || len(versions) == 0 {
 		return nil
 	}
-	buf := make([]byte, 0, len(versions)*24)
+	buf := make([]byte, 0, len(versions)*seenRecordLen)
 	for _, v := range versions {
-		buf = append(buf, v.key[:]...)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(v.at))
+		buf = appendSeenRecord(buf, v.key, v.at)
 	}
 	if err := s.client.Set(ctx, s.chunkKey(s.chunks), buf); err != nil {
 		return err

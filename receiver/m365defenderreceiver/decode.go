@@ -53,7 +53,7 @@ func decodePage(data []byte, lrs plog.LogRecordSlice) (pageInfo, error) {
 			p.i++
 			continue
 		}
-		key := p.rawString()
+		key := p.str()
 		p.ws()
 		p.i++ // ':'
 		p.ws()
@@ -113,12 +113,8 @@ func (p *parser) ws() {
 	}
 }
 
-// rawString returns the bytes of the string at p.i as a string; escapes are
-// decoded. Well-known member names and values are interned.
-func (p *parser) rawString() string {
-	return p.str()
-}
-
+// str returns the string at p.i with its escapes decoded; well-known member
+// names and values are interned.
 func (p *parser) str() string {
 	start := p.i + 1
 	j := start

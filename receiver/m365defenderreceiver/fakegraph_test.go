@@ -54,6 +54,8 @@ type fakeGraph struct {
 	incidentHits int
 	bearers      []string
 	queries      []string
+	// incidentsForbidden makes incident lookups answer 403.
+	incidentsForbidden bool
 	// hook may answer a Graph request itself (return true).
 	hook func(w http.ResponseWriter, r *http.Request, call int) bool
 }
@@ -91,7 +93,12 @@ func newFakeGraph(t *testing.T) *fakeGraph {
 		fg.mu.Lock()
 		fg.incidentHits++
 		name, ok := fg.incidents[r.PathValue("id")]
+		forbidden := fg.incidentsForbidden
 		fg.mu.Unlock()
+		if forbidden {
+			writeJSON(w, 403, map[string]any{"error": map[string]any{"code": "Forbidden", "message": "Missing application roles."}})
+			return
+		}
 		if !ok {
 			writeJSON(w, 404, map[string]any{"error": map[string]any{"code": "NotFound", "message": "incident not found"}})
 			return

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -99,12 +98,6 @@ func (g *graphClient) count(ctx context.Context, outcome string) {
 	g.tel.M365DefenderRequests.Add(ctx, 1, g.outcomes[outcome])
 }
 
-// permanentError is not retried within the poll.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
 // get fetches rawURL, which must be on the configured Graph origin.
 // permission names the Graph permission the request needs (for 403 errors).
 // The returned bytes are valid until the next call: get is called only from
@@ -112,10 +105,10 @@ func (e *permanentError) Unwrap() error { return e.err }
 func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, &permanentError{fmt.Errorf("invalid Graph URL: %w", err)}
+		return nil, fmt.Errorf("invalid Graph URL: %w", err)
 	}
 	if !g.sameOrigin(u) {
-		return nil, &permanentError{fmt.Errorf("refusing to send a request to %s://%s: not the configured Graph endpoint", u.Scheme, u.Host)}
+		return nil, fmt.Errorf("refusing to send a request to %s://%s: not the configured Graph endpoint", u.Scheme, u.Host)
 	}
 	refreshed := false
 	for attempt := 1; ; attempt++ {
@@ -126,7 +119,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
 		if err != nil {
-			return nil, &permanentError{err}
+			return nil, err
 		}
 		req.Header.Set("Accept", "application/json")
 		if g.prefer {
@@ -214,7 +207,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			return nil, fmt.Errorf("GET %s: Graph returned 401 Unauthorized even with a fresh token: %s", u.Path, msg)
 		case resp.StatusCode == http.StatusForbidden:
 			g.count(ctx, "forbidden")
-			return nil, &permanentError{fmt.Errorf("GET %s: Graph returned 403 Forbidden: the app registration needs the Microsoft Graph application permission %s, granted with admin consent (Graph said: %s)", u.Path, permission, msg)}
+			return nil, fmt.Errorf("GET %s: Graph returned 403 Forbidden: the app registration needs the Microsoft Graph application permission %s, granted with admin consent (Graph said: %s)", u.Path, permission, msg)
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 			g.count(ctx, "server_error")
 			if attempt >= g.retry.maxAttempts {
@@ -230,7 +223,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			}
 		default:
 			g.count(ctx, "client_error")
-			return nil, &permanentError{fmt.Errorf("GET %s: Graph returned %d: %s", u.Path, resp.StatusCode, msg)}
+			return nil, fmt.Errorf("GET %s: Graph returned %d: %s", u.Path, resp.StatusCode, msg)
 		}
 	}
 }
@@ -277,9 +270,4 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
-}
-
-func isPermanent(err error) bool {
-	var pe *permanentError
-	return errors.As(err, &pe)
 }

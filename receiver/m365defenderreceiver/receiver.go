@@ -107,19 +107,14 @@ func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs)
 		pageSize:     cfg.effectivePageSize(),
 		reasons:      map[string]metric.AddOption{},
 	}
-	r.failBackoff = func(n int) time.Duration {
-		d := 5 * time.Second
-		for i := 1; i < n && d < cfg.PollInterval; i++ {
-			d *= 2
-		}
-		return d
-	}
+	// A failed poll is retried after 5 s, doubling, at most poll_interval.
+	r.failBackoff = retrySettings{initialInterval: 5 * time.Second, maxInterval: cfg.PollInterval}.backoff
 	for _, reason := range []string{"request", "malformed", "foreign_next_link", "consumer"} {
 		r.reasons[reason] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))
 	}
 	if err := tel.RegisterM365DefenderCheckpointAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
 		if c := r.cursorNanos.Load(); c != 0 {
-			o.Observe(time.Since(time.Unix(0, c)).Seconds())
+			o.Observe(r.now().Sub(time.Unix(0, c)).Seconds())
 		}
 		return nil
 	}); err != nil {
