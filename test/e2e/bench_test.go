@@ -192,11 +192,7 @@ func TestBench(t *testing.T) {
 func missingKeys(emu *emulator.Emulator, keys map[indicatorKey]struct{}) int {
 	got := make(map[indicatorKey]struct{}, len(keys))
 	for _, e := range emu.Submissions() {
-		id := ""
-		if e.Incident != nil {
-			id = e.Incident.ID
-		}
-		got[indicatorKey{e.IOC.Type, e.IOC.Value, id}] = struct{}{}
+		got[submittedKey(e)] = struct{}{}
 	}
 	m := 0
 	for k := range keys {

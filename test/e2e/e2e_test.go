@@ -47,6 +47,9 @@ func TestEndToEnd(t *testing.T) {
 				}
 				require.NotEmpty(t, names)
 				for _, e := range emu.Submissions() {
+					if e.Incident == nil {
+						continue
+					}
 					if want, ok := names[e.Incident.ID]; ok {
 						require.Equal(t, want, e.Incident.Name, "incident %s submitted without its name", e.Incident.ID)
 					}

@@ -5,7 +5,6 @@ package e2e
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +24,9 @@ type faultCase struct {
 	logs []string
 	// injected is the Faults field the emulator must have fired.
 	injected string
+	// ciOutage, when set, makes Collective Insights answer 503 for this long
+	// from the moment the case starts (not from when the table was built).
+	ciOutage time.Duration
 }
 
 // TestFaultGraph: Graph throttles, fails, stalls, garbles pages, points a
@@ -59,7 +61,7 @@ func TestFaultCollectiveInsights(t *testing.T) {
 	cases := []faultCase{
 		{name: "429 with Retry-After", faults: emulator.Faults{CI429: emulator.Throttle{N: 3, RetryAfter: 1}}, injected: "CI429"},
 		{name: "500", faults: emulator.Faults{CI5xx: emulator.ServerErrors{N: 3, Status: 500}}, injected: "CI5xx"},
-		{name: "outage", faults: emulator.Faults{CIOutageUntil: time.Now().Add(8 * time.Second)}, injected: "CIOutageUntil"},
+		{name: "outage", ciOutage: 8 * time.Second, injected: "CIOutageUntil"},
 	}
 	for _, fc := range cases {
 		t.Run(fc.name, func(t *testing.T) { runFault(t, fc) })
@@ -73,8 +75,8 @@ func runFault(t *testing.T, fc faultCase) {
 	if fc.tune != nil {
 		fc.tune(&p)
 	}
-	if !fc.faults.CIOutageUntil.IsZero() {
-		fc.faults.CIOutageUntil = time.Now().Add(time.Until(fc.faults.CIOutageUntil))
+	if fc.ciOutage > 0 {
+		fc.faults.CIOutageUntil = time.Now().Add(fc.ciOutage)
 	}
 	emu.SetFaults(fc.faults)
 	col := startCollector(t, writeConfig(t, dir, p))
@@ -169,5 +171,5 @@ func TestFaultTokenRefused(t *testing.T) {
 		return len(m) <= p.MaxBatchSize, fmt.Sprintf("%d indicators missing", len(m))
 	})
 	col.stop(t)
-	assert.True(t, strings.Contains(col.out.String(), "invalid or lacks the Collective Insights permission"))
+	assert.Contains(t, col.out.String(), "invalid or lacks the Collective Insights permission")
 }

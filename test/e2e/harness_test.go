@@ -264,11 +264,21 @@ func expectedKey(ind emulator.Indicator) indicatorKey {
 	return indicatorKey{ind.Type, ind.Value, incident}
 }
 
+// submittedKey is the key of one accepted entry (an entry without an
+// incident has an empty incident ID and so matches no expected key).
+func submittedKey(e emulator.Entry) indicatorKey {
+	id := ""
+	if e.Incident != nil {
+		id = e.Incident.ID
+	}
+	return indicatorKey{e.IOC.Type, e.IOC.Value, id}
+}
+
 // missing reports which expected indicators have not been submitted yet.
 func missing(emu *emulator.Emulator) []indicatorKey {
 	got := map[indicatorKey]bool{}
 	for _, e := range emu.Submissions() {
-		got[indicatorKey{e.IOC.Type, e.IOC.Value, e.Incident.ID}] = true
+		got[submittedKey(e)] = true
 	}
 	var out []indicatorKey
 	for _, exp := range emu.Expected() {

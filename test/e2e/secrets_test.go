@@ -25,6 +25,7 @@ func TestSecretHygiene(t *testing.T) {
 			break
 		}
 	}
+	require.NotEmpty(t, rejected, "the dataset has no domain indicator to reject")
 	emu.SetFaults(emulator.Faults{CI401: 1, CI429: emulator.Throttle{N: 1, RetryAfter: 1}, CIRejectValue: rejected})
 	dir := t.TempDir()
 	p := defaultParams(t, emu, dir)
