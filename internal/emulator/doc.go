@@ -44,7 +44,9 @@
 // keeps its re-encoded JSON.
 //
 // $top defaults to its maximum, 1000 alerts or 50 incidents; a larger value
-// is a 400, as are unsupported query options and $filter clauses. The first
+// is a 400, as are unsupported query options and $filter clauses, and
+// $orderby on incidents (their reference documents only $count, $filter,
+// $skip, $top and $expand). The first
 // page of a query fixes its result set; later pages ($skiptoken) come from
 // it, re-checking each alert against the filter so an alert that changed
 // meanwhile and left the window is omitted. @odata.nextLink precedes value,

@@ -41,6 +41,10 @@ type Faults struct {
 	ExpireTokens bool
 	// ForeignNextLink points the next N nextLinks at ForeignURL.
 	ForeignNextLink int
+	// IncidentList5xx answers the next N requests to the incidents list
+	// (GET /v1.0/security/incidents, not /incidents/{id}) with Status; the
+	// other Graph routes are unaffected.
+	IncidentList5xx ServerErrors
 	// UpdateWhilePaging updates, before each of the next N follow-up pages
 	// (requests with $skiptoken) of alerts_v2, two alerts of that query not
 	// yet served and one already served: they get lastUpdateDateTime = now

@@ -49,6 +49,29 @@ func TestGraphFaults(t *testing.T) {
 	}
 }
 
+// IncidentList5xx fails the incidents list only: alerts and single incidents
+// are served, and the list recovers after N requests.
+func TestIncidentList5xxFailsOnlyTheList(t *testing.T) {
+	e := startEmulator(t, Config{Alerts: 40, Seed: 5})
+	c := newTestClient(t, e)
+	e.SetFaults(Faults{IncidentList5xx: ServerErrors{N: 2}})
+	id := e.store.incidents[0].incident.ID
+	for i, want := range []struct {
+		path   string
+		status int
+	}{
+		{incidentsPath, 500}, {alertsPath, 200}, {incidentsPath + "/" + id, 200}, {incidentsPath, 500}, {incidentsPath, 200},
+	} {
+		if resp, body := c.get(want.path); resp.StatusCode != want.status {
+			t.Errorf("request %d to %s: %d %s, want %d", i, want.path, resp.StatusCode, body, want.status)
+		}
+	}
+	st := e.Stats()
+	if st.FaultsInjected["IncidentList5xx"] != 2 || st.GraphRequests[RequestKey{incidentsPath, 500}] != 2 || st.GraphRequests[RequestKey{incidentsPath, 200}] != 1 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
 func TestGraphMalformedPageIsTruncatedJSON(t *testing.T) {
 	e := startEmulator(t, Config{Alerts: 20})
 	c := newTestClient(t, e)

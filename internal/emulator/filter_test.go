@@ -110,6 +110,7 @@ func TestGraphAnswersBadFilterWith400(t *testing.T) {
 		filterPath(incidentsPath, map[string]string{"$filter": "serviceSource eq 'microsoftSentinel'"}),
 		filterPath(alertsPath, map[string]string{"$top": "1001"}),
 		filterPath(incidentsPath, map[string]string{"$top": "51"}),
+		filterPath(incidentsPath, map[string]string{"$orderby": "lastUpdateDateTime asc"}), // not documented for incidents
 		filterPath(alertsPath, map[string]string{"$top": "0"}),
 		filterPath(alertsPath, map[string]string{"$orderby": "severity desc"}),
 		filterPath(alertsPath, map[string]string{"$expand": "alerts"}),

@@ -166,6 +166,11 @@ func (e *Emulator) listAlerts(g *graphResponse, r *http.Request) {
 }
 
 func (e *Emulator) listIncidents(g *graphResponse, r *http.Request) {
+	if status, ok := e.faults.takeServerError(&e.faults.f.IncidentList5xx); ok {
+		e.stats.fault("IncidentList5xx")
+		writeGraphError(g, status, "UnknownError", http.StatusText(status))
+		return
+	}
 	q, err := parseListQuery(r.URL.Query(), incidentListLimits)
 	if err != nil {
 		writeGraphError(g, http.StatusBadRequest, "BadRequest", err.Error())

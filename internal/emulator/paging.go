@@ -30,10 +30,14 @@ type listLimits struct {
 	maxTop    int
 	fields    filterFields
 	canExpand bool
+	// canOrder: the incidents reference documents no $orderby ($count,
+	// $filter, $skip, $top, $expand only), so the emulator refuses it there
+	// and a client cannot come to depend on it.
+	canOrder bool
 }
 
 var (
-	alertListLimits    = listLimits{maxTop: 1000, fields: alertFilterFields}
+	alertListLimits    = listLimits{maxTop: 1000, fields: alertFilterFields, canOrder: true}
 	incidentListLimits = listLimits{maxTop: 50, fields: incidentFilterFields, canExpand: true}
 )
 
@@ -63,6 +67,9 @@ func parseListQuery(values url.Values, limits listLimits) (*listQuery, error) {
 			}
 			q.top = n
 		case "$orderby":
+			if !limits.canOrder {
+				return nil, fmt.Errorf("Query option '$orderby' is not supported for '%s'.", limits.fields.entity)
+			}
 			if err := q.parseOrderBy(v); err != nil {
 				return nil, err
 			}

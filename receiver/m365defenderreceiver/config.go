@@ -28,12 +28,12 @@ const (
 	CloudChina  = "china"
 )
 
-// Page size defaults and Graph maxima per source.
+// alerts_v2 page sizes, the same in both sources: incident mode reads the
+// alerts exactly as alerts mode does (incident list pages are always
+// incidentListTop).
 const (
-	DefaultAlertsPageSize    = 500
-	DefaultIncidentsPageSize = 50
-	MaxAlertsPageSize        = 1000
-	MaxIncidentsPageSize     = 50
+	DefaultPageSize = 500
+	MaxPageSize     = 1000
 )
 
 // graphRetention is Graph's documented retention of security alerts.
@@ -153,18 +153,15 @@ func (cfg *Config) Validate() error {
 		}
 	}
 
-	maxPage := MaxAlertsPageSize
 	switch cfg.Source {
-	case SourceAlerts:
-	case SourceIncidents:
-		maxPage = MaxIncidentsPageSize
+	case SourceAlerts, SourceIncidents:
 	default:
 		errs = append(errs, fmt.Errorf("source: unknown value %q (want alerts or incidents)", cfg.Source))
 	}
 	if cfg.PageSize < 0 {
 		errs = append(errs, fmt.Errorf("page_size: must not be negative (got %d)", cfg.PageSize))
-	} else if cfg.PageSize > maxPage {
-		errs = append(errs, fmt.Errorf("page_size: %d is over Graph's maximum of %d for source %q", cfg.PageSize, maxPage, cfg.Source))
+	} else if cfg.PageSize > MaxPageSize {
+		errs = append(errs, fmt.Errorf("page_size: %d is over Graph's alerts_v2 maximum of %d", cfg.PageSize, MaxPageSize))
 	}
 
 	if cfg.InitialLookback < 0 {
@@ -269,13 +266,10 @@ func (cfg *Config) scope() string {
 	return c.graph + "/.default"
 }
 
-// effectivePageSize applies the source default for 0.
+// effectivePageSize applies the default for 0.
 func (cfg *Config) effectivePageSize() int {
 	if cfg.PageSize > 0 {
 		return cfg.PageSize
 	}
-	if cfg.Source == SourceIncidents {
-		return DefaultIncidentsPageSize
-	}
-	return DefaultAlertsPageSize
+	return DefaultPageSize
 }

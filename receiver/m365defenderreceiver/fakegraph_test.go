@@ -54,6 +54,12 @@ type fakeGraph struct {
 	incidentHits int
 	bearers      []string
 	queries      []string
+	// listed is what the incidents list serves (filtered by its window);
+	// listQueries records its raw queries.
+	listed      []fakeIncident
+	listQueries []string
+	// listHook may answer an incidents list request itself (return true).
+	listHook func(w http.ResponseWriter, r *http.Request, call int) bool
 	// incidentsForbidden makes incident lookups answer 403.
 	incidentsForbidden bool
 	// hook may answer a Graph request itself (return true).
@@ -86,6 +92,7 @@ func newFakeGraph(t *testing.T) *fakeGraph {
 		writeJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
 	})
 	mux.HandleFunc("GET /v1.0/security/alerts_v2", fg.serveAlerts)
+	mux.HandleFunc("GET /v1.0/security/incidents", fg.serveIncidentList)
 	mux.HandleFunc("GET /v1.0/security/incidents/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if !fg.authorized(w, r) {
 			return
@@ -185,6 +192,61 @@ func (fg *fakeGraph) serveAlerts(w http.ResponseWriter, r *http.Request) {
 		sel = []map[string]any{}
 	}
 	resp["value"] = sel
+	writeJSON(w, 200, resp)
+}
+
+type fakeIncident struct {
+	id, name   string
+	lastUpdate time.Time
+}
+
+// listIncident makes an incident both listed and gettable by id.
+func (fg *fakeGraph) listIncident(id, name string, lastUpdate time.Time) {
+	fg.mu.Lock()
+	defer fg.mu.Unlock()
+	fg.listed = append(fg.listed, fakeIncident{id, name, lastUpdate})
+	fg.incidents[id] = name
+}
+
+// serveIncidentList pages fg.listed in the window of $filter, $top at a
+// time, with a nextLink carrying an offset.
+func (fg *fakeGraph) serveIncidentList(w http.ResponseWriter, r *http.Request) {
+	fg.mu.Lock()
+	fg.listQueries = append(fg.listQueries, r.URL.RawQuery)
+	call, hook, forbidden := len(fg.listQueries), fg.listHook, fg.incidentsForbidden
+	fg.mu.Unlock()
+	if !fg.authorized(w, r) || (hook != nil && hook(w, r, call)) {
+		return
+	}
+	if forbidden {
+		writeJSON(w, 403, map[string]any{"error": map[string]any{"code": "Forbidden", "message": "Missing application roles."}})
+		return
+	}
+	q := r.URL.Query()
+	m := filterRe.FindStringSubmatch(q.Get("$filter"))
+	require.NotNil(fg.t, m, "filter %q", q.Get("$filter"))
+	ge, err := time.Parse(time.RFC3339Nano, m[1])
+	require.NoError(fg.t, err)
+	lt, err := time.Parse(time.RFC3339Nano, m[2])
+	require.NoError(fg.t, err)
+	top, _ := strconv.Atoi(q.Get("$top"))
+	offset, _ := strconv.Atoi(q.Get("$skiptoken"))
+	var sel []map[string]any
+	fg.mu.Lock()
+	for _, inc := range fg.listed {
+		if !inc.lastUpdate.Before(ge) && inc.lastUpdate.Before(lt) {
+			sel = append(sel, map[string]any{"id": inc.id, "displayName": inc.name, "lastUpdateDateTime": inc.lastUpdate.Format(time.RFC3339Nano), "status": "active"})
+		}
+	}
+	fg.mu.Unlock()
+	sel = sel[min(offset, len(sel)):]
+	resp := map[string]any{"@odata.context": "https://" + r.Host + "/v1.0/$metadata#security/incidents"}
+	if top > 0 && len(sel) > top {
+		q.Set("$skiptoken", strconv.Itoa(offset+top))
+		resp["@odata.nextLink"] = "https://" + r.Host + r.URL.Path + "?" + q.Encode()
+		sel = sel[:top]
+	}
+	resp["value"] = append([]map[string]any{}, sel...)
 	writeJSON(w, 200, resp)
 }
 

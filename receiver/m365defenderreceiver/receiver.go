@@ -31,19 +31,22 @@ const (
 	alertsPermission    = "SecurityAlert.Read.All"
 	incidentsPermission = "SecurityIncident.Read.All"
 	alertsPath          = "/v1.0/security/alerts_v2"
-	incidentsPath       = "/v1.0/security/incidents/"
 	// maxSkip bounds $skip paging, used only inside a 1 ms window that is
 	// still full (Graph caps $skip).
 	maxSkip = 500
 	// defaultSpan is the first sub-window length of a long window.
-	defaultSpan = time.Hour
-	minSpan     = time.Second
-	// incidentCacheSize bounds the incident-name cache.
-	incidentCacheSize = 10_000
-	windowTimeFormat  = "2006-01-02T15:04:05.000Z"
+	defaultSpan      = time.Hour
+	minSpan          = time.Second
+	maxSpan          = graphRetention
+	windowTimeFormat = "2006-01-02T15:04:05.000Z"
 )
 
 type window struct{ start, end time.Time }
+
+// filter is the OData clause selecting items updated in w.
+func (w window) filter() string {
+	return "lastUpdateDateTime ge " + w.start.UTC().Format(windowTimeFormat) + " and lastUpdateDateTime lt " + w.end.UTC().Format(windowTimeFormat)
+}
 
 type defenderReceiver struct {
 	cfg     *Config
@@ -72,7 +75,7 @@ type defenderReceiver struct {
 	// Owned by the poll goroutine.
 	state     *checkpoint
 	span      time.Duration
-	incidents *incidentCache
+	incidents *incidentJoiner // incident mode only
 
 	cursorNanos atomic.Int64
 
@@ -193,7 +196,7 @@ func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error
 		r.logger.Warn("initial_lookback is longer than Graph's 180-day alert retention; older alerts do not exist", zap.Duration("initial_lookback", cfg.InitialLookback))
 	}
 	if cfg.Source == SourceIncidents {
-		r.incidents = newIncidentCache(incidentCacheSize)
+		r.incidents = newIncidentJoiner(r.graph, r.logger, r.tel, func() time.Time { return r.now() })
 	}
 	r.span = r.initialSpan
 	return nil
@@ -267,6 +270,9 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 		a = st.cursor.Add(-r.cfg.CursorOverlap)
 	}
 	a = a.UTC().Truncate(time.Millisecond)
+	if r.incidents != nil {
+		r.incidents.list(ctx, window{a, b})
+	}
 	target := 10 * r.pageSize
 	for s := a; s.Before(b); {
 		span := max(r.span, minSpan)
@@ -282,8 +288,12 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 			switch {
 			case n > target && span/2 >= minSpan:
 				r.span = span / 2
-			case n < target/4 && span < 24*time.Hour:
-				r.span = span * 2
+			case n < target/4:
+				// Grow to about half the target in one step: every
+				// sub-window costs at least one request, so a sparse backlog
+				// read in doubling steps costs a request per step.
+				grow := float64(target) / float64(2*max(n, 1))
+				r.span = time.Duration(min(float64(span)*grow, float64(maxSpan)))
 			}
 		}
 		s = e
@@ -343,7 +353,7 @@ func (r *defenderReceiver) save(ctx context.Context) {
 }
 
 func (r *defenderReceiver) windowURL(w window, skip int) string {
-	f := "lastUpdateDateTime ge " + w.start.UTC().Format(windowTimeFormat) + " and lastUpdateDateTime lt " + w.end.UTC().Format(windowTimeFormat)
+	f := w.filter()
 	if strings.TrimSpace(r.cfg.Filter) != "" {
 		f += " and (" + r.cfg.Filter + ")"
 	}
@@ -499,20 +509,23 @@ func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window
 	}
 	var names map[string]string
 	if len(incidentIDs) > 0 {
-		names = r.incidentNames(ctx, incidentIDs)
+		names = r.incidents.names(ctx, incidentIDs)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
 	observed := pcommon.NewTimestampFromTime(r.now())
 	var scratch []indicator
-	indicators := 0
+	indicators, unnamed := 0, 0
 	idx := 0
 	lrs.RemoveIf(func(lr plog.LogRecord) bool {
 		i := idx
 		idx++
 		if drop[i] {
 			return true
+		}
+		if r.incidents != nil && incidentOf[i] != "" && names[incidentOf[i]] == "" {
+			unnamed++
 		}
 		var n int
 		n, scratch = convertAlert(lr, observed, names[incidentOf[i]], scratch)
@@ -535,6 +548,9 @@ func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window
 	}
 	r.tel.M365DefenderAlertsEmitted.Add(ctx, int64(count))
 	r.tel.M365DefenderIndicatorsExtracted.Add(ctx, int64(indicators))
+	if unnamed > 0 {
+		r.tel.M365DefenderIncidentNamesMissing.Add(ctx, int64(unnamed))
+	}
 	for _, p := range pending {
 		st.seen[p.key] = p.at
 	}
@@ -542,81 +558,4 @@ func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window
 		r.logger.Error("Cannot save the checkpoint; after a restart some alerts may be emitted again", zap.Error(err))
 	}
 	return nil
-}
-
-// incidentNames resolves incident display names (cached); a failed lookup
-// leaves the name out rather than stalling the cursor.
-func (r *defenderReceiver) incidentNames(ctx context.Context, ids []string) map[string]string {
-	names := make(map[string]string, len(ids))
-	failed := map[string]bool{}
-	for _, id := range ids {
-		if _, ok := names[id]; ok || failed[id] {
-			continue
-		}
-		if name, ok := r.incidents.get(id); ok {
-			names[id] = name
-			continue
-		}
-		name, err := r.lookupIncident(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return names
-			}
-			failed[id] = true
-			r.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1)
-			r.logger.Warn("Incident lookup failed; emitting its alerts without the incident name", zap.String("incident_id", id), zap.Error(err))
-			continue
-		}
-		r.incidents.put(id, name)
-		names[id] = name
-	}
-	return names
-}
-
-func (r *defenderReceiver) lookupIncident(ctx context.Context, id string) (string, error) {
-	body, err := r.graph.get(ctx, r.graph.base.String()+incidentsPath+url.PathEscape(id), incidentsPermission)
-	if err != nil {
-		return "", err
-	}
-	if !jsonValidObject(body) {
-		return "", errors.New("malformed incident response")
-	}
-	m := pcommon.NewMap()
-	p := parser{b: body}
-	p.ws()
-	p.object(m)
-	return strings.TrimSpace(strValue(m, "displayName")), nil
-}
-
-// incidentCache is a bounded id → displayName map; the oldest entry is
-// evicted first.
-type incidentCache struct {
-	max   int
-	names map[string]string
-	order []string
-	next  int
-}
-
-func newIncidentCache(size int) *incidentCache {
-	return &incidentCache{max: size, names: make(map[string]string, size)}
-}
-
-func (c *incidentCache) get(id string) (string, bool) {
-	n, ok := c.names[id]
-	return n, ok
-}
-
-func (c *incidentCache) put(id, name string) {
-	if _, ok := c.names[id]; ok {
-		c.names[id] = name
-		return
-	}
-	if len(c.order) < c.max {
-		c.order = append(c.order, id)
-	} else {
-		delete(c.names, c.order[c.next])
-		c.order[c.next] = id
-		c.next = (c.next + 1) % c.max
-	}
-	c.names[id] = name
 }

@@ -34,6 +34,7 @@ type TelemetryBuilder struct {
 	M365DefenderFailedPages            metric.Int64Counter
 	M365DefenderFailedPolls            metric.Int64Counter
 	M365DefenderIncidentLookupFailures metric.Int64Counter
+	M365DefenderIncidentNamesMissing   metric.Int64Counter
 	M365DefenderIndicatorsExtracted    metric.Int64Counter
 	M365DefenderRequests               metric.Int64Counter
 	M365DefenderThrottledResponses     metric.Int64Counter
@@ -125,8 +126,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.M365DefenderIncidentLookupFailures, err = builder.meter.Int64Counter(
 		"otelcol_m365_defender_incident_lookup_failures",
-		metric.WithDescription("Incident lookups that failed (in incident mode); the alert was emitted without the incident name. [Alpha]"),
-		metric.WithUnit("{lookup}"),
+		metric.WithDescription("Incident requests that failed in incident mode (a page of the incidents list, or a single-incident lookup); alerts are emitted regardless. [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.M365DefenderIncidentNamesMissing, err = builder.meter.Int64Counter(
+		"otelcol_m365_defender_incident_names_missing",
+		metric.WithDescription("Alert records emitted in incident mode with an incident id but without m365_defender.incident.name, because the name was not known in time. [Alpha]"),
+		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.M365DefenderIndicatorsExtracted, err = builder.meter.Int64Counter(
@@ -137,7 +144,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.M365DefenderRequests, err = builder.meter.Int64Counter(
 		"otelcol_m365_defender_requests",
-		metric.WithDescription("Requests sent to Microsoft Graph (alerts pages and incident lookups), by outcome. [Alpha]"),
+		metric.WithDescription("Requests sent to Microsoft Graph (alerts pages, incident list pages and incident lookups), by outcome. [Alpha]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

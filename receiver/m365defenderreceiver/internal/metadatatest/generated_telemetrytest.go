@@ -102,8 +102,8 @@ func AssertEqualM365DefenderFailedPolls(t *testing.T, tt *componenttest.Telemetr
 func AssertEqualM365DefenderIncidentLookupFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_m365_defender_incident_lookup_failures",
-		Description: "Incident lookups that failed (in incident mode); the alert was emitted without the incident name. [Alpha]",
-		Unit:        "{lookup}",
+		Description: "Incident requests that failed in incident mode (a page of the incidents list, or a single-incident lookup); alerts are emitted regardless. [Alpha]",
+		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
 			IsMonotonic: true,
@@ -111,6 +111,22 @@ func AssertEqualM365DefenderIncidentLookupFailures(t *testing.T, tt *componentte
 		},
 	}
 	got, err := tt.GetMetric("otelcol_m365_defender_incident_lookup_failures")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualM365DefenderIncidentNamesMissing(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_m365_defender_incident_names_missing",
+		Description: "Alert records emitted in incident mode with an incident id but without m365_defender.incident.name, because the name was not known in time. [Alpha]",
+		Unit:        "{alert}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_m365_defender_incident_names_missing")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
@@ -134,7 +150,7 @@ func AssertEqualM365DefenderIndicatorsExtracted(t *testing.T, tt *componenttest.
 func AssertEqualM365DefenderRequests(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_m365_defender_requests",
-		Description: "Requests sent to Microsoft Graph (alerts pages and incident lookups), by outcome. [Alpha]",
+		Description: "Requests sent to Microsoft Graph (alerts pages, incident list pages and incident lookups), by outcome. [Alpha]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -29,6 +29,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.M365DefenderFailedPages.Add(context.Background(), 1)
 	tb.M365DefenderFailedPolls.Add(context.Background(), 1)
 	tb.M365DefenderIncidentLookupFailures.Add(context.Background(), 1)
+	tb.M365DefenderIncidentNamesMissing.Add(context.Background(), 1)
 	tb.M365DefenderIndicatorsExtracted.Add(context.Background(), 1)
 	tb.M365DefenderRequests.Add(context.Background(), 1)
 	tb.M365DefenderThrottledResponses.Add(context.Background(), 1)
@@ -48,6 +49,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualM365DefenderIncidentLookupFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualM365DefenderIncidentNamesMissing(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualM365DefenderIndicatorsExtracted(t, testTel,

@@ -1,0 +1,238 @@
+package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
+)
+
+const (
+	incidentsPath = "/v1.0/security/incidents"
+	// incidentListTop is Graph's maximum $top for the incidents list.
+	incidentListTop = 50
+	// Names are replaced whenever the list shows the incident again; the TTL
+	// only bounds how stale a name of an incident that stopped changing can get.
+	incidentNameTTL   = 24 * time.Hour
+	incidentNamesSize = 20_000
+	// An id the lookup could not resolve is not asked for again for an hour.
+	incidentMissTTL  = time.Hour
+	incidentMissSize = 1_000
+	// incidentLookupsPerPoll bounds the GET /incidents/{id} fallback.
+	incidentLookupsPerPoll = 3
+)
+
+// incidentJoiner supplies incident names in incident mode. Each poll lists
+// the incidents updated in its window (one request per 50 incidents) into a
+// cache; an id the list did not return is looked up alone, at most
+// incidentLookupsPerPoll times per poll and never twice within
+// incidentMissTTL after a failure. Nothing here waits for a name: a record
+// whose name is unknown goes out without it.
+//
+// The caches are golang-lru's simplelru with an expiry per entry rather than
+// its expirable LRU, whose cleanup goroutine (v2.0.7) can never be stopped:
+// it would outlive Shutdown and keep the cache alive after every reload. An
+// entry's expiry also follows the receiver's clock, so tests need no sleeps.
+type incidentJoiner struct {
+	// graph is the receiver's client: list pages are retried like alert pages.
+	graph *graphClient
+	// lookups makes one attempt per request (no retry, no Retry-After wait)
+	// through the receiver's rate limiter.
+	lookups *graphClient
+	logger  *zap.Logger
+	tel     *metadata.TelemetryBuilder
+	now     func() time.Time
+	cache   *simplelru.LRU[string, cachedName]
+	misses  *simplelru.LRU[string, time.Time]
+	budget  int
+	failed  map[string]metric.AddOption
+}
+
+type cachedName struct {
+	name    string
+	expires time.Time
+}
+
+func newIncidentJoiner(g *graphClient, logger *zap.Logger, tel *metadata.TelemetryBuilder, now func() time.Time) *incidentJoiner {
+	names, _ := simplelru.NewLRU[string, cachedName](incidentNamesSize, nil) // errors only for size <= 0
+	misses, _ := simplelru.NewLRU[string, time.Time](incidentMissSize, nil)
+	lookups := newGraphClient(g.base, g.http, g.tokens, 0, g.prefer, retrySettings{maxAttempts: 1}, logger, tel)
+	lookups.limiter = g.limiter
+	j := &incidentJoiner{graph: g, lookups: lookups, logger: logger, tel: tel, now: now, cache: names, misses: misses,
+		failed: map[string]metric.AddOption{}}
+	for _, req := range []string{"list", "get"} {
+		j.failed[req] = metric.WithAttributeSet(attribute.NewSet(attribute.String("request", req)))
+	}
+	return j
+}
+
+// list caches the names of the incidents updated in w and resets the poll's
+// lookup budget. An incident's lastUpdateDateTime moves when its alerts
+// change, so the incidents of the alerts read in w are in the list unless
+// they changed again after w. A failure is logged and counted, not
+// returned: the alerts are read regardless.
+func (j *incidentJoiner) list(ctx context.Context, w window) {
+	j.budget = incidentLookupsPerPoll
+	next := j.graph.base.String() + incidentsPath + "?$filter=" + queryEscape(w.filter()) + "&$top=" + strconv.Itoa(incidentListTop)
+	followed := map[string]bool{}
+	listed := 0
+	for next != "" {
+		n, nextLink, err := j.listPage(ctx, next, w)
+		listed += n
+		if err == nil && nextLink != "" {
+			u, perr := url.Parse(nextLink)
+			switch {
+			case perr != nil || !j.graph.sameOrigin(u):
+				err = errors.New("@odata.nextLink is not on the configured Graph endpoint")
+			case followed[nextLink]:
+				err = errors.New("@odata.nextLink repeats an earlier page")
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			j.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1, j.failed["list"])
+			j.logger.Warn("Cannot list incidents; their alerts are emitted without names unless cached or looked up",
+				zap.Time("start", w.start), zap.Time("end", w.end), zap.Int("listed", listed), zap.Error(err))
+			return
+		}
+		followed[nextLink] = true
+		next = nextLink
+	}
+	j.logger.Debug("Listed incidents", zap.Time("start", w.start), zap.Time("end", w.end), zap.Int("listed", listed))
+}
+
+// listPage caches the names on one page of the incidents list. A page that
+// breaks the query (more than $top items, items outside w) is an error after
+// its names were cached: the names are right, but following such a list
+// could read the whole tenant.
+func (j *incidentJoiner) listPage(ctx context.Context, pageURL string, w window) (int, string, error) {
+	body, err := j.graph.get(ctx, pageURL, incidentsPermission)
+	if err != nil {
+		return 0, "", err
+	}
+	var page struct {
+		NextLink string            `json:"@odata.nextLink"`
+		Value    []json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return 0, "", fmt.Errorf("malformed incidents page: %w", err)
+	}
+	expires := j.now().Add(incidentNameTTL)
+	outside := 0
+	for _, raw := range page.Value {
+		var inc incident
+		if json.Unmarshal(raw, &inc) != nil || inc.ID == "" {
+			continue // an incident we cannot read is looked up when one of its alerts needs it
+		}
+		j.cache.Add(string(inc.ID), cachedName{inc.name(), expires})
+		j.misses.Remove(string(inc.ID))
+		if t, ok := parseGraphTime(inc.LastUpdateDateTime); ok && (t.Before(w.start) || !t.Before(w.end)) {
+			outside++
+		}
+	}
+	switch {
+	case len(page.Value) > incidentListTop:
+		return len(page.Value), "", fmt.Errorf("page of %d incidents is longer than $top=%d", len(page.Value), incidentListTop)
+	case outside > 0:
+		return len(page.Value), "", fmt.Errorf("%d incidents outside the window: Graph ignored $filter", outside)
+	}
+	return len(page.Value), page.NextLink, nil
+}
+
+// names returns the names known for ids: cached, or looked up within the
+// poll's budget. It never waits for more; ids left out go without a name.
+func (j *incidentJoiner) names(ctx context.Context, ids []string) map[string]string {
+	out := make(map[string]string, len(ids))
+	now := j.now()
+	for _, id := range ids {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		if c, ok := j.cache.Get(id); ok && now.Before(c.expires) {
+			out[id] = c.name
+			continue
+		}
+		if until, ok := j.misses.Get(id); (ok && now.Before(until)) || j.budget == 0 {
+			continue
+		}
+		j.budget--
+		name, err := j.lookup(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out
+			}
+			j.misses.Add(id, now.Add(incidentMissTTL))
+			j.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1, j.failed["get"])
+			j.logger.Warn("Incident lookup failed; its alerts are emitted without the incident name for now",
+				zap.String("incident_id", id), zap.Duration("retry_after", incidentMissTTL), zap.Error(err))
+			continue
+		}
+		j.cache.Add(id, cachedName{name, now.Add(incidentNameTTL)})
+		out[id] = name
+	}
+	return out
+}
+
+func (j *incidentJoiner) lookup(ctx context.Context, id string) (string, error) {
+	body, err := j.lookups.get(ctx, j.graph.base.String()+incidentsPath+"/"+url.PathEscape(id), incidentsPermission)
+	if err != nil {
+		return "", err
+	}
+	var inc incident
+	if err := json.Unmarshal(body, &inc); err != nil {
+		return "", fmt.Errorf("malformed incident response: %w", err)
+	}
+	return inc.name(), nil
+}
+
+// incident holds the members of microsoft.graph.security.incident we use.
+type incident struct {
+	ID                 flexString `json:"id"`
+	DisplayName        *string    `json:"displayName"`
+	LastUpdateDateTime string     `json:"lastUpdateDateTime"`
+}
+
+func (i *incident) name() string {
+	if i.DisplayName == nil {
+		return ""
+	}
+	return strings.TrimSpace(*i.DisplayName)
+}
+
+// flexString decodes a JSON string or number as a string, as alerts'
+// incidentId is read (convert.go's scalarString), so both sides agree.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(strings.TrimSpace(s))
+		return nil
+	}
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*f = flexString(n.String())
+	return nil
+}
