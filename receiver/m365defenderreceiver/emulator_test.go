@@ -14,16 +14,15 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
 )
 
-// TestAgainstEmulator reads the shared emulator's generated dataset and
-// checks every alert arrives once with exactly the planted indicators.
-func TestAgainstEmulator(t *testing.T) {
-	end := time.Now().UTC()
-	emu, err := emulator.New(emulator.Config{Alerts: 400, Seed: 7, Start: end.Add(-20 * time.Hour), End: end})
+// startEmulator starts the shared emulator and returns a default config
+// pointed at it, without a rate limit.
+func startEmulator(t *testing.T, ecfg emulator.Config) (*emulator.Emulator, *Config) {
+	t.Helper()
+	emu, err := emulator.New(ecfg)
 	require.NoError(t, err)
 	t.Cleanup(emu.Close)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, emu.WriteCA(ca))
-
 	cfg := createDefaultConfig().(*Config)
 	cfg.ClientConfig.Endpoint = emu.GraphURL()
 	cfg.ClientConfig.TLS.CAFile = ca
@@ -32,6 +31,14 @@ func TestAgainstEmulator(t *testing.T) {
 	cfg.ClientID = emulator.DefaultClientID
 	cfg.ClientSecret = emulator.DefaultClientSecret
 	cfg.MaxRequestsPerMinute = 0
+	return emu, cfg
+}
+
+// TestAgainstEmulator reads the shared emulator's generated dataset and
+// checks every alert arrives once with exactly the planted indicators.
+func TestAgainstEmulator(t *testing.T) {
+	end := time.Now().UTC()
+	emu, cfg := startEmulator(t, emulator.Config{Alerts: 400, Seed: 7, Start: end.Add(-20 * time.Hour), End: end})
 	cfg.PageSize = 100
 	sink := new(consumertest.LogsSink)
 	r := newTestReceiver(t, cfg, sink, nil, nil)

@@ -66,8 +66,8 @@ func TestRetryAfterIsWaitedAndCapped(t *testing.T) {
 	assert.Len(t, emittedUIDs(sink.AllLogs()), 1)
 }
 
-// A 403 on an incident lookup names SecurityIncident.Read.All; the alert is
-// still emitted.
+// A 403 on the incidents list and on a lookup names SecurityIncident.Read.All;
+// the alert is still emitted.
 func TestIncidentLookupForbiddenNamesThePermission(t *testing.T) {
 	fg := newFakeGraph(t)
 	a := mkAlert("f1", t0.Add(-time.Hour))
@@ -81,8 +81,12 @@ func TestIncidentLookupForbiddenNamesThePermission(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	r := newTestReceiver(t, cfg, sink, nil, nil)
 	r.logger = zap.New(core)
+	r.incidents.logger = r.logger
 	require.NoError(t, r.poll(context.Background(), t0))
 	assert.Len(t, emittedUIDs(sink.AllLogs()), 1)
+	lists := logs.FilterMessageSnippet("Cannot list incidents").All()
+	require.Len(t, lists, 1)
+	assert.Contains(t, lists[0].ContextMap()["error"], "SecurityIncident.Read.All")
 	warns := logs.FilterMessageSnippet("Incident lookup failed").All()
 	require.Len(t, warns, 1)
 	assert.Contains(t, warns[0].ContextMap()["error"], "SecurityIncident.Read.All")

@@ -418,54 +418,6 @@ func TestMalformedPageIsRetried(t *testing.T) {
 	require.ErrorContains(t, r.poll(context.Background(), t0.Add(time.Hour)), "malformed")
 }
 
-func TestIncidentModeJoinsNames(t *testing.T) {
-	fg := newFakeGraph(t)
-	a1 := mkAlert("i1", t0.Add(-time.Hour))
-	a1["incidentId"] = "42"
-	a2 := mkAlert("i2", t0.Add(-2*time.Hour))
-	a2["incidentId"] = "42"
-	a3 := mkAlert("i3", t0.Add(-3*time.Hour))
-	a3["incidentId"] = "404"
-	a4 := mkAlert("i4", t0.Add(-4*time.Hour))
-	delete(a4, "incidentId")
-	fg.add(a1, a2, a3, a4)
-	fg.incidents["42"] = "Multi-stage incident involving Execution on one endpoint"
-	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
-	sink := new(consumertest.LogsSink)
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	r := newTestReceiver(t, cfg, sink, nil, tel)
-	require.NoError(t, r.poll(context.Background(), t0))
-	names := map[string]string{}
-	for _, ld := range sink.AllLogs() {
-		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-		for i := 0; i < lrs.Len(); i++ {
-			id, _ := lrs.At(i).Attributes().Get(contract.AttrAlertID)
-			name, ok := lrs.At(i).Attributes().Get(contract.AttrIncidentName)
-			if ok {
-				names[id.Str()] = name.Str()
-			} else {
-				names[id.Str()] = ""
-			}
-		}
-	}
-	assert.Equal(t, map[string]string{
-		"i1": "Multi-stage incident involving Execution on one endpoint",
-		"i2": "Multi-stage incident involving Execution on one endpoint",
-		"i3": "", // lookup failed: emitted without the name
-		"i4": "", // no incident
-	}, names)
-	metadatatest.AssertEqualM365DefenderIncidentLookupFailures(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-	assert.Contains(t, fg.queries[0], "$top=50", "incident mode pages alerts_v2 at $top=50 by default")
-
-	// Cached: a second poll does not look 42 up again.
-	hits := fg.incidentHits
-	fg.add(func() map[string]any { a := mkAlert("i5", t0.Add(30*time.Second)); a["incidentId"] = "42"; return a }())
-	require.NoError(t, r.poll(context.Background(), t0.Add(time.Minute)))
-	assert.Equal(t, hits, fg.incidentHits)
-}
-
 func TestStartShutdownRunsThePollLoop(t *testing.T) {
 	fg := newFakeGraph(t)
 	fg.add(mkAlert("l1", time.Now().Add(-time.Hour)))
@@ -560,4 +512,22 @@ func TestLongWindowReadInSubWindows(t *testing.T) {
 	assert.Equal(t, sortedCopy(want), sortedCopy(emittedUIDs(sink.AllLogs())), "each alert exactly once")
 	assert.Equal(t, t0.Add(time.Minute), r.state.cursor)
 	assert.LessOrEqual(t, len(r.state.seen), 1, "only versions inside the overlap are remembered")
+}
+
+// A sparse backlog costs about one request per page, not one per doubling
+// step of the sub-window: 99 alerts over 7 days at page_size 50.
+func TestSparseBacklogIsReadInFewRequests(t *testing.T) {
+	fg := newFakeGraph(t)
+	for i := range 99 {
+		fg.add(mkAlert(fmt.Sprintf("s%d", i), t0.Add(-time.Duration(i+1)*100*time.Minute)))
+	}
+	cfg := testConfig(fg)
+	cfg.PageSize = 50
+	cfg.InitialLookback = 7 * 24 * time.Hour
+	sink := new(consumertest.LogsSink)
+	r := newTestReceiver(t, cfg, sink, nil, nil)
+	r.span = defaultSpan
+	require.NoError(t, r.poll(context.Background(), t0))
+	assert.Len(t, emittedUIDs(sink.AllLogs()), 99)
+	assert.LessOrEqual(t, fg.alertsCalls, 2+2, "⌈99/50⌉ pages plus the first sub-window and one more")
 }
