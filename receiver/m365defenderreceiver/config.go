@@ -153,6 +153,10 @@ func (cfg *Config) Validate() error {
 		}
 	}
 
+	if err := checkFilterBalanced(cfg.Filter); err != nil {
+		errs = append(errs, fmt.Errorf("filter: %w", err))
+	}
+
 	switch cfg.Source {
 	case SourceAlerts, SourceIncidents:
 	default:
@@ -180,6 +184,46 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max_requests_per_minute: must not be negative (got %d); 0 means unlimited", cfg.MaxRequestsPerMinute))
 	}
 	return errors.Join(errs...)
+}
+
+// checkFilterBalanced refuses a filter whose parentheses or string literals
+// do not balance: the receiver sends "<window> and (<filter>)", and a clause
+// such as "a) or (b" would close that parenthesis and read outside the window.
+// OData string literals are single-quoted, with ” for a quote inside.
+func checkFilterBalanced(f string) error {
+	depth := 0
+	inString := false
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if inString {
+			if c == '\'' {
+				if i+1 < len(f) && f[i+1] == '\'' {
+					i++ // an escaped quote
+					continue
+				}
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '\'':
+			inString = true
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth < 0 {
+				return fmt.Errorf("%q closes a parenthesis it did not open (at byte %d); the clause must stay inside the window's \"and (…)\"", f, i)
+			}
+		}
+	}
+	if inString {
+		return fmt.Errorf("%q has an unterminated string literal (OData quotes are single, with '' inside a literal)", f)
+	}
+	if depth > 0 {
+		return fmt.Errorf("%q leaves %d parenthesis(es) open", f, depth)
+	}
+	return nil
 }
 
 // credentialKinds lists the credential keys that are set.

@@ -138,6 +138,12 @@ func TestValidate(t *testing.T) {
 		{"http loopback endpoint", func(c *Config) { c.ClientConfig.Endpoint = "http://127.0.0.1:8080" }, ""},
 		{"endpoint without host", func(c *Config) { c.ClientConfig.Endpoint = "graph" }, "endpoint: invalid URL"},
 		{"http authority", func(c *Config) { c.AuthorityHost = "http://127.0.0.1:9" }, "authority_host: URL \"http://127.0.0.1:9\" must use https"},
+		{"filter escaping the window", func(c *Config) { c.Filter = "severity eq 'high') or (status eq 'new'" }, "filter: \"severity eq 'high') or (status eq 'new'\" closes a parenthesis it did not open"},
+		{"filter leaving a parenthesis open", func(c *Config) { c.Filter = "(severity eq 'high'" }, "leaves 1 parenthesis(es) open"},
+		{"filter with an unterminated literal", func(c *Config) { c.Filter = "title eq 'it''s" }, "unterminated string literal"},
+		{"filter with a parenthesis inside a literal", func(c *Config) { c.Filter = "title eq 'a) or (b'" }, ""},
+		{"filter with escaped quotes", func(c *Config) { c.Filter = "(title eq 'it''s (new)') and (severity eq 'high')" }, ""},
+		{"filter with a quote escaping a parenthesis", func(c *Config) { c.Filter = "title eq '''') or (true" }, "closes a parenthesis it did not open"},
 		{"huge lookback allowed", func(c *Config) { c.InitialLookback = 365 * 24 * time.Hour }, ""},
 	}
 	for _, tt := range tests {

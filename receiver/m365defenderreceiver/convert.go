@@ -28,10 +28,25 @@ var stringAttrs = [...]struct{ member, attr string }{
 	{"lastUpdateDateTime", contract.AttrLastUpdateTime},
 }
 
-// alertIdentity returns the alert's id, lastUpdateDateTime and incidentId
-// as strings ("" when absent).
-func alertIdentity(body pcommon.Map) (id, lastUpdate, incidentID string) {
-	return scalarString(body, "id"), scalarString(body, "lastUpdateDateTime"), scalarString(body, "incidentId")
+// alertIdentity returns the alert's id, its version and incidentId as
+// strings ("" when absent). The version is lastUpdateDateTime; an alert
+// without one (production sends "" where the docs say a date) is versioned by
+// createdDateTime, so its uid and de-dup key stay stable across polls.
+func alertIdentity(body pcommon.Map) (id, version, incidentID string) {
+	version = scalarString(body, "lastUpdateDateTime")
+	if version == "" {
+		version = scalarString(body, "createdDateTime")
+	}
+	return scalarString(body, "id"), version, scalarString(body, "incidentId")
+}
+
+// recordUID is log.record.uid: "<id>:<version>", or "<id>" for an alert with
+// neither lastUpdateDateTime nor createdDateTime.
+func recordUID(id, version string) string {
+	if version == "" {
+		return id
+	}
+	return id + ":" + version
 }
 
 // scalarString returns a string or integer member as a trimmed string.
@@ -89,9 +104,9 @@ func convertAlert(lr plog.LogRecord, observed pcommon.Timestamp, incidentName st
 			attrs.PutStr(sa.attr, v) // a number where Graph documents a string (an id, say)
 		}
 	}
-	id, lastUpdate, incidentID := alertIdentity(body)
+	id, version, incidentID := alertIdentity(body)
 	if id != "" {
-		attrs.PutStr(contract.AttrLogRecordUID, id+":"+lastUpdate)
+		attrs.PutStr(contract.AttrLogRecordUID, recordUID(id, version))
 	}
 	if v, ok := body.Get("mitreTechniques"); ok && v.Type() == pcommon.ValueTypeSlice {
 		src := v.Slice()

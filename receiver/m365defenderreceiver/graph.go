@@ -8,15 +8,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v7"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/defender-ci/otelcol-defender-ci/internal/retry"
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
@@ -38,12 +39,10 @@ var defaultRetry = retrySettings{
 	maxRetryAfter:   10 * time.Minute,
 }
 
-func (rs retrySettings) backoff(attempt int) time.Duration {
-	d := rs.initialInterval
-	for i := 1; i < attempt && d < rs.maxInterval; i++ {
-		d *= 2
-	}
-	return min(d, rs.maxInterval)
+// newBackoff is the shared jittered exponential backoff (internal/retry)
+// for one request's retries.
+func (rs retrySettings) newBackoff() *backoff.ExponentialBackOff {
+	return retry.NewBackoff(rs.initialInterval, rs.maxInterval)
 }
 
 // graphClient sends GET requests to Microsoft Graph with bearer tokens,
@@ -111,6 +110,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		return nil, fmt.Errorf("refusing to send a request to %s://%s: not the configured Graph endpoint", u.Scheme, u.Host)
 	}
 	refreshed := false
+	bo := g.retry.newBackoff()
 	for attempt := 1; ; attempt++ {
 		if g.limiter != nil {
 			if err := g.limiter.Wait(ctx); err != nil {
@@ -146,7 +146,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			if attempt >= g.retry.maxAttempts {
 				return nil, fmt.Errorf("GET %s failed after %d attempts: %w", u.Path, attempt, err)
 			}
-			d := g.retry.backoff(attempt)
+			d := bo.NextBackOff()
 			g.logger.Warn("Graph request failed; retrying", zap.String("path", u.Path), zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
 			if err := g.sleep(ctx, d); err != nil {
 				return nil, err
@@ -170,7 +170,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 				if attempt >= g.retry.maxAttempts {
 					return nil, fmt.Errorf("reading GET %s failed after %d attempts: %w", u.Path, attempt, err)
 				}
-				if err := g.sleep(ctx, g.retry.backoff(attempt)); err != nil {
+				if err := g.sleep(ctx, bo.NextBackOff()); err != nil {
 					return nil, err
 				}
 				continue
@@ -183,11 +183,10 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		case resp.StatusCode == http.StatusTooManyRequests:
 			g.count(ctx, "throttled")
 			g.tel.M365DefenderThrottledResponses.Add(ctx, 1)
-			d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			d, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), g.retry.maxRetryAfter)
 			if !ok {
-				d = g.retry.backoff(attempt)
+				d = bo.NextBackOff()
 			}
-			d = min(d, g.retry.maxRetryAfter)
 			if attempt >= g.retry.maxAttempts {
 				return nil, fmt.Errorf("GET %s throttled by Graph (429) %d times; giving up for this poll", u.Path, attempt)
 			}
@@ -213,9 +212,9 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			if attempt >= g.retry.maxAttempts {
 				return nil, fmt.Errorf("GET %s: Graph returned %d after %d attempts: %s", u.Path, resp.StatusCode, attempt, msg)
 			}
-			d := g.retry.backoff(attempt)
-			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-				d = min(max(d, ra), g.retry.maxRetryAfter)
+			d := bo.NextBackOff()
+			if ra, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), g.retry.maxRetryAfter); ok {
+				d = max(d, ra)
 			}
 			g.logger.Warn("Graph server error; retrying", zap.String("path", u.Path), zap.Int("status", resp.StatusCode), zap.Duration("backoff", d))
 			if err := g.sleep(ctx, d); err != nil {
@@ -252,22 +251,4 @@ func graphErrorMessage(resp *http.Response) string {
 		msg = http.StatusText(resp.StatusCode)
 	}
 	return strings.ToValidUTF8(msg, "?")
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s < 0 {
-			return 0, true
-		}
-		return time.Duration(s * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }

@@ -2,7 +2,6 @@ package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/internal/retry"
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
@@ -59,14 +59,19 @@ type defenderReceiver struct {
 	// Tunables, unexported so tests can shrink them.
 	retry        retrySettings
 	tokenRetries int32
-	failBackoff  func(failures int) time.Duration
-	now          func() time.Time
-	maxSeen      int
-	initialSpan  time.Duration
+	// failInitial is the first wait after a failed poll (then doubling with
+	// jitter, at most poll_interval).
+	failInitial time.Duration
+	now         func() time.Time
+	maxSeen     int
+	initialSpan time.Duration
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopped  chan struct{} // closed once the loop exited and storage is closed
+	closeErr error         // written before stopped is closed
 	http     *http.Client
 	graph    *graphClient
 	store    checkpointStore
@@ -107,11 +112,11 @@ func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs)
 		now:          time.Now,
 		maxSeen:      defaultMaxSeen,
 		initialSpan:  defaultSpan,
+		failInitial:  5 * time.Second,
 		pageSize:     cfg.effectivePageSize(),
 		reasons:      map[string]metric.AddOption{},
+		stopped:      make(chan struct{}),
 	}
-	// A failed poll is retried after 5 s, doubling, at most poll_interval.
-	r.failBackoff = retrySettings{initialInterval: 5 * time.Second, maxInterval: cfg.PollInterval}.backoff
 	for _, reason := range []string{"request", "malformed", "foreign_next_link", "consumer"} {
 		r.reasons[reason] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))
 	}
@@ -182,7 +187,13 @@ func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error
 	}
 	st, err := r.store.load(ctx)
 	if err != nil {
-		r.logger.Error("Cannot read the checkpoint; starting from initial_lookback", zap.String("key", r.store.key), zap.Error(err))
+		// Starting over from initial_lookback would resubmit that whole
+		// period: only the operator may decide that.
+		return fmt.Errorf("cannot read the checkpoint %q from storage %q: %w; "+
+			"the receiver does not start over on its own. To reset it, stop the collector and delete this receiver's state "+
+			"(file_storage: the file receiver_m365_defender_%s in its directory) or rename the receiver; "+
+			"it then reads initial_lookback again (see \"Resetting or backfilling the checkpoint\" in the receiver README)",
+			r.store.key, cfg.Storage, err, r.set.ID.Name())
 	}
 	if st == nil {
 		st = newCheckpoint()
@@ -202,40 +213,45 @@ func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error
 	return nil
 }
 
-// Shutdown stops the poll loop and waits for it; safe without Start and twice.
+// Shutdown stops the poll loop and, once it has exited, closes the storage
+// client: the loop may be saving the checkpoint until then. Safe without
+// Start and twice. If ctx ends first, Shutdown returns its error and the
+// storage client is closed as soon as the loop exits.
 func (r *defenderReceiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
-	cancel := r.cancel
-	r.cancel = nil
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
 	r.mu.Unlock()
-	var err error
-	if cancel != nil {
-		cancel()
-		done := make(chan struct{})
+	r.stopOnce.Do(func() {
 		go func() {
 			r.wg.Wait()
-			close(done)
+			if r.store.client != nil {
+				r.closeErr = r.store.client.Close(context.Background())
+				r.store.client = nil
+			}
+			if r.http != nil {
+				r.http.CloseIdleConnections()
+			}
+			r.tel.Shutdown()
+			close(r.stopped)
 		}()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
+	})
+	select {
+	case <-r.stopped:
+		return r.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if r.store.client != nil {
-		err = errors.Join(err, r.store.client.Close(ctx))
-		r.store.client = nil
-	}
-	if r.http != nil {
-		r.http.CloseIdleConnections()
-	}
-	r.tel.Shutdown()
-	return err
 }
 
 func (r *defenderReceiver) run(ctx context.Context) {
 	defer r.wg.Done()
 	failures := 0
+	// A window that keeps failing (a persistent 5xx, a consumer that refuses)
+	// is read again after 5 s, doubling with jitter, at most poll_interval.
+	bo := retry.NewBackoff(r.failInitial, r.cfg.PollInterval)
 	for {
 		start := r.now()
 		err := r.poll(ctx, start)
@@ -246,11 +262,12 @@ func (r *defenderReceiver) run(ctx context.Context) {
 		if err != nil {
 			failures++
 			r.tel.M365DefenderFailedPolls.Add(ctx, 1)
-			wait = min(r.failBackoff(failures), r.cfg.PollInterval)
+			wait = min(bo.NextBackOff(), r.cfg.PollInterval)
 			r.logger.Error("Poll failed; the checkpoint stays and the window is read again",
 				zap.Time("cursor", r.state.cursor), zap.Int("consecutive_failures", failures), zap.Duration("retry_in", wait), zap.Error(err))
 		} else {
 			failures = 0
+			bo.Reset()
 		}
 		if sleepCtx(ctx, wait) != nil {
 			return
@@ -428,6 +445,7 @@ func (r *defenderReceiver) readPages(ctx context.Context, w window, canSplit boo
 
 // fetchPage GETs and decodes one page; a malformed page is retried with backoff.
 func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string) (plog.Logs, pageInfo, error) {
+	bo := r.retry.newBackoff()
 	for attempt := 1; ; attempt++ {
 		body, err := r.graph.get(ctx, pageURL, alertsPermission)
 		if err != nil {
@@ -447,7 +465,7 @@ func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string) (plog.
 		if attempt >= r.retry.maxAttempts {
 			return plog.Logs{}, pageInfo{}, fmt.Errorf("page still malformed after %d attempts: %w", attempt, err)
 		}
-		d := r.retry.backoff(attempt)
+		d := bo.NextBackOff()
 		r.logger.Warn("Malformed page from Graph; reading it again", zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
 		if err := sleepCtx(ctx, d); err != nil {
 			return plog.Logs{}, pageInfo{}, err
@@ -554,7 +572,8 @@ func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window
 	for _, p := range pending {
 		st.seen[p.key] = p.at
 	}
-	if err := r.store.appendSeen(ctx, pending); err != nil {
+	// The pipeline accepted the page: record it even if Shutdown is under way.
+	if err := r.store.appendSeen(context.WithoutCancel(ctx), pending); err != nil {
 		r.logger.Error("Cannot save the checkpoint; after a restart some alerts may be emitted again", zap.Error(err))
 	}
 	return nil

@@ -253,18 +253,46 @@ func TestThrottlingHonoursRetryAfter(t *testing.T) {
 	}, metricdatatest.IgnoreTimestamp())
 }
 
-func TestRetryAfterParsing(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	d, ok := retryAfter("7", now)
-	assert.True(t, ok)
-	assert.Equal(t, 7*time.Second, d)
-	d, ok = retryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now)
-	assert.True(t, ok)
-	assert.Equal(t, 90*time.Second, d)
-	_, ok = retryAfter("soon", now)
-	assert.False(t, ok)
-	_, ok = retryAfter("", now)
-	assert.False(t, ok)
+// An unusable Retry-After (NaN, Inf, negative, fractional, overflowing)
+// falls back to the jittered backoff instead of "no wait at all".
+func TestUnusableRetryAfterFallsBackToBackoff(t *testing.T) {
+	headers := []string{"NaN", "1e20", "-5", "Inf", "99999999999999999999"}
+	fg := newFakeGraph(t)
+	fg.add(mkAlert("t1", t0.Add(-time.Hour)))
+	fg.hook = func(w http.ResponseWriter, _ *http.Request, call int) bool {
+		if call > len(headers) {
+			return false
+		}
+		w.Header().Set("Retry-After", headers[call-1])
+		writeJSON(w, 429, map[string]any{"error": map[string]any{"code": "TooManyRequests", "message": "Too many requests"}})
+		return true
+	}
+	cfg := testConfig(fg)
+	sink := new(consumertest.LogsSink)
+	r := newTestReceiver(t, cfg, sink, nil, nil)
+	r.retry.maxAttempts = len(headers) + 1
+	r.graph.retry = r.retry
+	var slept []time.Duration
+	r.graph.sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	require.NoError(t, r.poll(context.Background(), t0))
+	assert.Len(t, emittedUIDs(sink.AllLogs()), 1)
+	require.Len(t, slept, len(headers))
+	for i, d := range slept {
+		assert.Positive(t, d, "Retry-After %q must not mean no wait", headers[i])
+		assert.LessOrEqual(t, d, time.Duration(float64(fastRetry.maxInterval)*1.5)+1, "Retry-After %q: the backoff, not the header", headers[i])
+	}
+}
+
+// assertJitteredBackoff checks that slept[i] is the shared backoff's i-th
+// interval (initial doubling up to max) within its ±50 % jitter.
+func assertJitteredBackoff(t *testing.T, rs retrySettings, slept []time.Duration) {
+	t.Helper()
+	interval := rs.initialInterval
+	for i, d := range slept {
+		assert.GreaterOrEqual(t, d, interval/2, "wait %d", i)
+		assert.LessOrEqual(t, d, interval+interval/2+1, "wait %d", i)
+		interval = min(2*interval, rs.maxInterval)
+	}
 }
 
 func TestServerErrorsBackOffThenFailThePoll(t *testing.T) {
@@ -289,7 +317,8 @@ func TestServerErrorsBackOffThenFailThePoll(t *testing.T) {
 	r.graph.sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 	err := r.poll(context.Background(), t0)
 	require.ErrorContains(t, err, "503")
-	assert.Equal(t, []time.Duration{time.Millisecond, 2 * time.Millisecond}, slept, "exponential backoff, bounded attempts")
+	require.Len(t, slept, 2, "bounded attempts")
+	assertJitteredBackoff(t, fastRetry, slept)
 	assert.Equal(t, 3, fg.alertsCalls)
 	assert.NotEmpty(t, logs.FilterMessageSnippet("retrying").All())
 
