@@ -46,6 +46,39 @@ func newVersionKey(id, lastUpdate string) versionKey {
 type checkpoint struct {
 	cursor time.Time
 	seen   map[versionKey]int64 // unix nanos of lastUpdateDateTime (or of the window end)
+	// skipped lists the last alerts skipped as unreadable (oldest first), so
+	// that re-reading the overlap does not report them again and an
+	// operator can find them in the stored state.
+	skipped []skippedAlert
+}
+
+// maxSkipped bounds the skipped list.
+const maxSkipped = 100
+
+// skippedAlert is an alert that could not be decoded even alone. ID and
+// Version are read from the broken bytes as far as possible ("unknown" and
+// "" otherwise); Slice and Index place it: the 1 ms window and its position there.
+type skippedAlert struct {
+	ID      string    `json:"id"`
+	Version string    `json:"last_update,omitempty"`
+	Slice   time.Time `json:"slice"`
+	Index   int       `json:"index"`
+}
+
+// addSkipped records sk unless it is already recorded (same id and version,
+// or the same place for an alert whose id could not be read).
+func (c *checkpoint) addSkipped(sk skippedAlert) bool {
+	for _, o := range c.skipped {
+		if sk.ID != "unknown" && o.ID == sk.ID && o.Version == sk.Version ||
+			sk.ID == "unknown" && o.Slice.Equal(sk.Slice) && o.Index == sk.Index {
+			return false
+		}
+	}
+	c.skipped = append(c.skipped, sk)
+	if len(c.skipped) > maxSkipped {
+		c.skipped = slices.Delete(c.skipped, 0, len(c.skipped)-maxSkipped)
+	}
+	return true
 }
 
 func newCheckpoint() *checkpoint {
@@ -102,10 +135,12 @@ type storedCheckpoint struct {
 	Cursor  string `json:"cursor,omitempty"`
 	// Seen is base64 of 24-byte records: 16-byte version key + int64 unix nanos.
 	Seen string `json:"seen,omitempty"`
+	// Skipped lists the last alerts skipped as unreadable.
+	Skipped []skippedAlert `json:"skipped,omitempty"`
 }
 
 func (c *checkpoint) marshal() ([]byte, error) {
-	sc := storedCheckpoint{Version: checkpointVersion}
+	sc := storedCheckpoint{Version: checkpointVersion, Skipped: c.skipped}
 	if !c.cursor.IsZero() {
 		sc.Cursor = c.cursor.UTC().Format(time.RFC3339Nano)
 	}
@@ -128,6 +163,7 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("unsupported checkpoint version %d", sc.Version)
 	}
 	c := newCheckpoint()
+	c.skipped = sc.Skipped
 	if sc.Cursor != "" {
 		t, err := time.Parse(time.RFC3339Nano, sc.Cursor)
 		if err != nil {

@@ -19,6 +19,9 @@ type pageInfo struct {
 	// items is the number of elements of "value" (objects or not): a page is
 	// full when items == $top.
 	items int
+	// skipped is the number of elements of "value" that are not objects
+	// (no record is appended for them; the caller logs and counts them).
+	skipped int
 }
 
 var errMalformedPage = errors.New("malformed page")
@@ -86,6 +89,7 @@ func decodePage(data []byte, lrs plog.LogRecordSlice) (pageInfo, error) {
 		}
 		info.items++
 		if c != '{' {
+			info.skipped++
 			p.skip()
 			continue
 		}

@@ -1,6 +1,7 @@
 package m365defenderreceiver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -62,6 +63,10 @@ type fakeGraph struct {
 	listHook func(w http.ResponseWriter, r *http.Request, call int) bool
 	// incidentsForbidden makes incident lookups answer 403.
 	incidentsForbidden bool
+	// ignoreFilter and ignoreTop make alerts_v2 ignore $filter / $top.
+	ignoreFilter, ignoreTop bool
+	// poison lists alert ids whose JSON is broken in every page that holds them.
+	poison map[string]bool
 	// hook may answer a Graph request itself (return true).
 	hook func(w http.ResponseWriter, r *http.Request, call int) bool
 }
@@ -167,11 +172,13 @@ func (fg *fakeGraph) serveAlerts(w http.ResponseWriter, r *http.Request) {
 	for _, a := range fg.alerts {
 		lu, err := time.Parse(time.RFC3339Nano, a["lastUpdateDateTime"].(string))
 		require.NoError(fg.t, err)
-		if !lu.Before(ge) && lu.Before(lt) {
+		if fg.ignoreFilter || !lu.Before(ge) && lu.Before(lt) {
 			sel = append(sel, a)
 		}
 	}
 	noNext := fg.noNextLink
+	ignoreTop := fg.ignoreTop
+	poison := fg.poison
 	fg.mu.Unlock()
 	sort.SliceStable(sel, func(i, j int) bool {
 		return sel[i]["lastUpdateDateTime"].(string) > sel[j]["lastUpdateDateTime"].(string)
@@ -181,7 +188,7 @@ func (fg *fakeGraph) serveAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	sel = sel[skip:]
 	resp := map[string]any{"@odata.context": "https://" + r.Host + "/v1.0/$metadata#security/alerts_v2"}
-	if top > 0 && len(sel) > top {
+	if top > 0 && len(sel) > top && !ignoreTop {
 		if !noNext {
 			q.Set("$skip", strconv.Itoa(skip+top))
 			resp["@odata.nextLink"] = "https://" + r.Host + r.URL.Path + "?" + q.Encode()
@@ -192,7 +199,17 @@ func (fg *fakeGraph) serveAlerts(w http.ResponseWriter, r *http.Request) {
 		sel = []map[string]any{}
 	}
 	resp["value"] = sel
-	writeJSON(w, 200, resp)
+	if len(poison) == 0 {
+		writeJSON(w, 200, resp)
+		return
+	}
+	data, err := json.Marshal(resp)
+	require.NoError(fg.t, err)
+	for id := range poison {
+		data = bytes.ReplaceAll(data, []byte(`"id":"`+id+`"`), []byte(`"id":"`+id+`",,`))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
 }
 
 type fakeIncident struct {
@@ -254,6 +271,18 @@ func (fg *fakeGraph) add(alerts ...map[string]any) {
 	fg.mu.Lock()
 	defer fg.mu.Unlock()
 	fg.alerts = append(fg.alerts, alerts...)
+}
+
+// addAlerts adds n alerts <prefix>00, <prefix>01…, the i-th last updated at
+// lu(i), and returns their uids.
+func (fg *fakeGraph) addAlerts(prefix string, n int, lu func(i int) time.Time) []string {
+	uids := make([]string, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("%s%02d", prefix, i)
+		fg.add(mkAlert(id, lu(i)))
+		uids = append(uids, id+":"+lu(i).Format("2006-01-02T15:04:05.0000000Z"))
+	}
+	return uids
 }
 
 func mkAlert(id string, lastUpdate time.Time) map[string]any {

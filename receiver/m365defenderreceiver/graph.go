@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,7 +22,20 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
+// maxResponseBytes is the largest Graph response body read; a larger one
+// is refused (errOversize), never truncated.
 const maxResponseBytes = 256 << 20
+
+// errOversize is a response body over the size limit.
+var errOversize = errors.New("response body over the size limit")
+
+// graphStatusError is a Graph answer with a status that retrying does not fix.
+type graphStatusError struct {
+	status int
+	msg    string
+}
+
+func (e *graphStatusError) Error() string { return e.msg }
 
 // retrySettings bound retries of one Graph request. Unexported so tests can
 // shrink them to milliseconds.
@@ -61,14 +75,16 @@ type graphClient struct {
 	// body holds the last response body; reused so that reading a page
 	// does not allocate (and leave for the GC) a new page-sized buffer.
 	body bytes.Buffer
+	// maxBody is the response size limit (maxResponseBytes; tests shrink it).
+	maxBody int64
 }
 
 func newGraphClient(base *url.URL, hc *http.Client, tokens *tokenSource, perMinute int, prefer bool, retry retrySettings, logger *zap.Logger, tel *metadata.TelemetryBuilder) *graphClient {
-	g := &graphClient{http: hc, base: base, tokens: tokens, prefer: prefer, retry: retry, logger: logger, tel: tel, sleep: sleepCtx, outcomes: map[string]metric.AddOption{}}
+	g := &graphClient{http: hc, base: base, tokens: tokens, prefer: prefer, retry: retry, logger: logger, tel: tel, sleep: sleepCtx, outcomes: map[string]metric.AddOption{}, maxBody: maxResponseBytes}
 	if perMinute > 0 {
 		g.limiter = rate.NewLimiter(rate.Limit(float64(perMinute)/60), max(1, perMinute/10))
 	}
-	for _, o := range []string{"success", "throttled", "server_error", "network_error", "unauthorized", "forbidden", "client_error", "canceled"} {
+	for _, o := range []string{"success", "throttled", "server_error", "network_error", "unauthorized", "forbidden", "client_error", "canceled", "oversize"} {
 		g.outcomes[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
 	}
 	return g
@@ -155,12 +171,20 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			g.body.Reset()
-			if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBytes {
+			if resp.ContentLength > g.maxBody {
+				resp.Body.Close()
+				return nil, g.oversize(ctx, u, resp.ContentLength)
+			}
+			if resp.ContentLength > 0 {
 				g.body.Grow(int(resp.ContentLength) + 1)
 			}
-			_, err := g.body.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes))
-			body := g.body.Bytes()
+			// One byte more than the limit tells a body at the limit from a longer one.
+			n, err := g.body.ReadFrom(io.LimitReader(resp.Body, g.maxBody+1))
 			resp.Body.Close()
+			if err == nil && n > g.maxBody {
+				return nil, g.oversize(ctx, u, n)
+			}
+			body := g.body.Bytes()
 			if err != nil {
 				if ctx.Err() != nil {
 					g.count(ctx, "canceled")
@@ -222,10 +246,22 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			}
 		default:
 			g.count(ctx, "client_error")
-			return nil, fmt.Errorf("GET %s: Graph returned %d: %s", u.Path, resp.StatusCode, msg)
+			return nil, &graphStatusError{status: resp.StatusCode, msg: fmt.Sprintf("GET %s: Graph returned %d: %s", u.Path, resp.StatusCode, msg)}
 		}
 	}
 }
+
+// oversize refuses a body over the limit and releases the buffer that grew
+// towards it, so that one huge answer does not pin its size in memory.
+func (g *graphClient) oversize(ctx context.Context, u *url.URL, size int64) error {
+	g.count(ctx, "oversize")
+	g.body = bytes.Buffer{}
+	return fmt.Errorf("GET %s: %w (more than %d bytes, at least %d sent); it is read again with a smaller $top", u.Path, errOversize, g.maxBody, size)
+}
+
+// lastBody is the body of the last successful response ("" after an
+// oversize one); valid until the next get.
+func (g *graphClient) lastBody() []byte { return g.body.Bytes() }
 
 // graphErrorMessage reads Graph's {"error": {"code", "message"}} and closes
 // the body.

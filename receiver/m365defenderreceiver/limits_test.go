@@ -25,7 +25,7 @@ func TestMaxRequestsPerMinuteLimitsRequests(t *testing.T) {
 	cfg := testConfig(fg)
 	cfg.MaxRequestsPerMinute = 6 // one every 10 s, burst 1
 	r := newTestReceiver(t, cfg, consumertest.NewNop(), nil, nil)
-	pageURL := r.windowURL(window{t0.Add(-time.Hour), t0}, 0)
+	pageURL := r.windowURL(window{t0.Add(-time.Hour), t0}, r.pageSize, 0)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,9 +29,6 @@ const (
 	alertsPermission    = "SecurityAlert.Read.All"
 	incidentsPermission = "SecurityIncident.Read.All"
 	alertsPath          = "/v1.0/security/alerts_v2"
-	// maxSkip bounds $skip paging, used only inside a 1 ms window that is
-	// still full (Graph caps $skip).
-	maxSkip = 500
 	// defaultSpan is the first sub-window length of a long window.
 	defaultSpan      = time.Hour
 	minSpan          = time.Second
@@ -64,7 +59,9 @@ type defenderReceiver struct {
 	failInitial time.Duration
 	now         func() time.Time
 	maxSeen     int
-	initialSpan time.Duration
+	// maxWindowRequests bounds the requests spent on one sub-window.
+	maxWindowRequests int
+	initialSpan       time.Duration
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc
@@ -101,23 +98,24 @@ func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs)
 		return nil, err
 	}
 	r := &defenderReceiver{
-		cfg:          cfg,
-		set:          set,
-		next:         next,
-		logger:       set.Logger,
-		tel:          tel,
-		obsrecv:      obsrecv,
-		retry:        defaultRetry,
-		tokenRetries: 3,
-		now:          time.Now,
-		maxSeen:      defaultMaxSeen,
-		initialSpan:  defaultSpan,
-		failInitial:  5 * time.Second,
-		pageSize:     cfg.effectivePageSize(),
-		reasons:      map[string]metric.AddOption{},
-		stopped:      make(chan struct{}),
+		cfg:               cfg,
+		set:               set,
+		next:              next,
+		logger:            set.Logger,
+		tel:               tel,
+		obsrecv:           obsrecv,
+		retry:             defaultRetry,
+		tokenRetries:      3,
+		now:               time.Now,
+		maxSeen:           defaultMaxSeen,
+		maxWindowRequests: defaultMaxWindowRequests,
+		initialSpan:       defaultSpan,
+		failInitial:       5 * time.Second,
+		pageSize:          cfg.effectivePageSize(),
+		reasons:           map[string]metric.AddOption{},
+		stopped:           make(chan struct{}),
 	}
-	for _, reason := range []string{"request", "malformed", "foreign_next_link", "consumer"} {
+	for _, reason := range []string{"request", "malformed", "foreign_next_link", "consumer", "out_of_window", "page_too_long", "repeated_next_link", "oversize", "window_limit"} {
 		r.reasons[reason] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))
 	}
 	if err := tel.RegisterM365DefenderCheckpointAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
@@ -322,35 +320,6 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 	return nil
 }
 
-// readWindow reads w, splitting it by time when a page comes back full
-// without a nextLink, and advances the cursor after each part. It returns
-// the number of items read.
-func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, error) {
-	stack := []window{w}
-	total := 0
-	for len(stack) > 0 {
-		cur := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		canSplit := cur.end.Sub(cur.start) > time.Millisecond
-		n, full, err := r.readPages(ctx, cur, canSplit)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if full {
-			mid := cur.start.Add(cur.end.Sub(cur.start) / 2).Truncate(time.Millisecond)
-			if !mid.After(cur.start) {
-				mid = cur.start.Add(time.Millisecond)
-			}
-			r.logger.Debug("Full page without nextLink; splitting the window", zap.Time("start", cur.start), zap.Time("mid", mid), zap.Time("end", cur.end))
-			stack = append(stack, window{mid, cur.end}, window{cur.start, mid})
-			continue
-		}
-		r.advance(ctx, cur.end)
-	}
-	return total, nil
-}
-
 // advance moves the cursor to end (never backwards), forgets emitted versions
 // that no later window can return, and saves the checkpoint.
 func (r *defenderReceiver) advance(ctx context.Context, end time.Time) {
@@ -366,110 +335,6 @@ func (r *defenderReceiver) advance(ctx context.Context, end time.Time) {
 func (r *defenderReceiver) save(ctx context.Context) {
 	if err := r.store.save(ctx, r.state); err != nil {
 		r.logger.Error("Cannot save the checkpoint; after a restart some alerts may be emitted again", zap.Error(err))
-	}
-}
-
-func (r *defenderReceiver) windowURL(w window, skip int) string {
-	f := w.filter()
-	if strings.TrimSpace(r.cfg.Filter) != "" {
-		f += " and (" + r.cfg.Filter + ")"
-	}
-	var sb strings.Builder
-	sb.WriteString(r.graph.base.String())
-	sb.WriteString(alertsPath)
-	sb.WriteString("?$filter=")
-	sb.WriteString(queryEscape(f))
-	sb.WriteString("&$top=")
-	sb.WriteString(strconv.Itoa(r.pageSize))
-	sb.WriteString("&$orderby=")
-	sb.WriteString(queryEscape("lastUpdateDateTime asc"))
-	if skip > 0 {
-		sb.WriteString("&$skip=")
-		sb.WriteString(strconv.Itoa(skip))
-	}
-	return sb.String()
-}
-
-func queryEscape(s string) string {
-	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
-}
-
-// readPages reads one window page by page, delivering each page. When the
-// last page is full without a nextLink and canSplit, it returns full=true
-// without delivering that page. When it cannot split (1 ms window), it pages
-// on with $skip up to maxSkip and then accepts what it read.
-func (r *defenderReceiver) readPages(ctx context.Context, w window, canSplit bool) (n int, full bool, err error) {
-	next := r.windowURL(w, 0)
-	read := 0
-	for {
-		logs, info, err := r.fetchPage(ctx, next)
-		if err != nil {
-			return n, false, err
-		}
-		isFull := info.items >= r.pageSize && info.nextLink == ""
-		if isFull && canSplit {
-			return n, true, nil
-		}
-		if err := r.deliver(ctx, logs, w); err != nil {
-			return n, false, err
-		}
-		n += info.items
-		read += info.items
-		if info.nextLink != "" {
-			u, perr := url.Parse(info.nextLink)
-			if perr != nil || !r.graph.sameOrigin(u) {
-				r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["foreign_next_link"])
-				host := ""
-				if u != nil {
-					host = u.Scheme + "://" + u.Host
-				}
-				err := fmt.Errorf("refusing to follow @odata.nextLink to %q: not the configured Graph endpoint %s (the bearer token goes nowhere else); the window [%s, %s) is read again next poll",
-					host, r.graph.base.Scheme+"://"+r.graph.base.Host, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat))
-				return n, false, err
-			}
-			next = info.nextLink
-			continue
-		}
-		if isFull {
-			if read+r.pageSize > maxSkip {
-				r.logger.Warn("A 1 ms window holds more alerts than can be paged; accepting what was read",
-					zap.Time("start", w.start), zap.Int("read", read))
-				return n, false, nil
-			}
-			next = r.windowURL(w, read)
-			continue
-		}
-		return n, false, nil
-	}
-}
-
-// fetchPage GETs and decodes one page; a malformed page is retried with backoff.
-func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string) (plog.Logs, pageInfo, error) {
-	bo := r.retry.newBackoff()
-	for attempt := 1; ; attempt++ {
-		body, err := r.graph.get(ctx, pageURL, alertsPermission)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["request"])
-			}
-			return plog.Logs{}, pageInfo{}, err
-		}
-		logs := plog.NewLogs()
-		sl := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-		sl.Scope().SetName(metadata.ScopeName)
-		info, err := decodePage(body, sl.LogRecords())
-		if err == nil {
-			return logs, info, nil
-		}
-		r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["malformed"])
-		if attempt >= r.retry.maxAttempts {
-			return plog.Logs{}, pageInfo{}, fmt.Errorf("page still malformed after %d attempts: %w", attempt, err)
-		}
-		d := bo.NextBackOff()
-		r.logger.Warn("Malformed page from Graph; reading it again", zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
-		if err := sleepCtx(ctx, d); err != nil {
-			return plog.Logs{}, pageInfo{}, err
-		}
 	}
 }
 

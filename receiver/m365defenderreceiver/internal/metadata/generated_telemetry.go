@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	mu                                 sync.Mutex
 	registrations                      []metric.Registration
 	M365DefenderAlertsEmitted          metric.Int64Counter
+	M365DefenderAlertsSkipped          metric.Int64Counter
 	M365DefenderCheckpointAge          metric.Float64ObservableGauge
 	M365DefenderDuplicatesDropped      metric.Int64Counter
 	M365DefenderFailedPages            metric.Int64Counter
@@ -38,6 +39,7 @@ type TelemetryBuilder struct {
 	M365DefenderIndicatorsExtracted    metric.Int64Counter
 	M365DefenderRequests               metric.Int64Counter
 	M365DefenderThrottledResponses     metric.Int64Counter
+	M365DefenderTruncatedWindows       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -100,6 +102,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.M365DefenderAlertsSkipped, err = builder.meter.Int64Counter(
+		"otelcol_m365_defender_alerts_skipped",
+		metric.WithDescription("Alerts skipped because Graph returns them in a form that cannot be decoded even alone (each logged with its id and recorded in the checkpoint), and value items that are not alert objects. [Alpha]"),
+		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.M365DefenderCheckpointAge, err = builder.meter.Float64ObservableGauge(
 		"otelcol_m365_defender_checkpoint_age",
 		metric.WithDescription("Age of the checkpoint cursor (now minus the end of the last fully delivered window). [Alpha]"),
@@ -152,6 +160,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_m365_defender_throttled_responses",
 		metric.WithDescription("Microsoft Graph responses with status 429 (throttled). [Alpha]"),
 		metric.WithUnit("{response}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.M365DefenderTruncatedWindows, err = builder.meter.Int64Counter(
+		"otelcol_m365_defender_truncated_windows",
+		metric.WithDescription("1 ms windows holding more alert versions than Graph lets the receiver page through ($skip is capped); the rest of that millisecond is not read (logged). [Alpha]"),
+		metric.WithUnit("{window}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

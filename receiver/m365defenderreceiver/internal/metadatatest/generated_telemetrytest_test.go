@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.M365DefenderAlertsEmitted.Add(context.Background(), 1)
+	tb.M365DefenderAlertsSkipped.Add(context.Background(), 1)
 	tb.M365DefenderDuplicatesDropped.Add(context.Background(), 1)
 	tb.M365DefenderFailedPages.Add(context.Background(), 1)
 	tb.M365DefenderFailedPolls.Add(context.Background(), 1)
@@ -33,7 +34,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.M365DefenderIndicatorsExtracted.Add(context.Background(), 1)
 	tb.M365DefenderRequests.Add(context.Background(), 1)
 	tb.M365DefenderThrottledResponses.Add(context.Background(), 1)
+	tb.M365DefenderTruncatedWindows.Add(context.Background(), 1)
 	AssertEqualM365DefenderAlertsEmitted(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualM365DefenderAlertsSkipped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualM365DefenderCheckpointAge(t, testTel,
@@ -61,6 +66,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualM365DefenderThrottledResponses(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualM365DefenderTruncatedWindows(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -1,0 +1,360 @@
+package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
+)
+
+const (
+	// maxSkip is Graph's cap on $skip. $skip is used only inside a 1 ms
+	// window whose pages are still full without a nextLink.
+	maxSkip = 500
+	// defaultMaxWindowRequests bounds the requests spent on one sub-window
+	// (pages, splits, re-reads): a Graph that answers nonsense must cost a
+	// bounded number of requests, not 10^6.
+	defaultMaxWindowRequests = 2000
+)
+
+// errWindowLimit ends a sub-window that used up its request budget.
+var errWindowLimit = errors.New("request budget of the window used up")
+
+// leaf is a part of a sub-window being read: its time range, the $top it
+// is read with (halved after an oversize page) and whether it is being
+// searched for a poison alert (then a malformed page is split at once instead
+// of being read again).
+type leaf struct {
+	w      window
+	top    int
+	bisect bool
+}
+
+// readWindow reads w and advances the cursor after each part. A page that
+// comes back full without a nextLink splits its part in two by time; an
+// oversize page is read again with half the $top; a page that stays
+// malformed is split until the alert that breaks it is alone, then skipped.
+// It returns the number of items read.
+func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, error) {
+	stack := []leaf{{w: w, top: r.pageSize}}
+	budget := r.maxWindowRequests
+	total := 0
+	for len(stack) > 0 {
+		cur := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		res, err := r.readPages(ctx, cur, &budget)
+		total += res.n
+		if errors.Is(err, errWindowLimit) {
+			// What was delivered is checkpointed; smaller sub-windows next poll.
+			r.span = max(r.span/4, minSpan)
+		}
+		if err != nil {
+			return total, err
+		}
+		switch res.outcome {
+		case outcomeFull:
+			left, right := cur.halves()
+			r.logger.Debug("Full page without nextLink; splitting the window", zap.Time("start", cur.w.start), zap.Time("mid", left.w.end), zap.Time("end", cur.w.end))
+			stack = append(stack, right, left)
+			continue
+		case outcomeBadPage:
+			stack = append(stack, r.narrow(cur, res.oversize)...)
+			continue
+		}
+		r.advance(ctx, cur.w.end)
+	}
+	return total, nil
+}
+
+// halves splits l by time at a millisecond boundary.
+func (l leaf) halves() (leaf, leaf) {
+	w := l.w
+	mid := w.start.Add(w.end.Sub(w.start) / 2).Truncate(time.Millisecond)
+	if !mid.After(w.start) {
+		mid = w.start.Add(time.Millisecond)
+	}
+	left, right := l, l
+	left.w.end, right.w.start = mid, mid
+	return left, right
+}
+
+func (l leaf) splittable() bool { return l.w.end.Sub(l.w.start) > time.Millisecond }
+
+// narrow returns the leaves to read instead of l after a page of l could
+// not be read (oversize or malformed even when read again). An oversize page
+// is read again with half the $top; a malformed one in halves by time, then
+// (at 1 ms) with half the $top. readPages skips the alert once it is alone.
+func (r *defenderReceiver) narrow(l leaf, oversize bool) []leaf {
+	next := l
+	next.bisect = true
+	switch {
+	case oversize && l.top > 1, !l.splittable():
+		next.top = max(l.top/2, 1)
+		r.logger.Warn("Reading the window again with a smaller $top", zap.Time("start", l.w.start), zap.Time("end", l.w.end), zap.Int("top", next.top))
+		return []leaf{next}
+	default:
+		if oversize {
+			// One alert alone is over the limit: find it by time, reading
+			// the halves at the full page size again.
+			next.top = r.pageSize
+		}
+		left, right := next.halves()
+		return []leaf{right, left}
+	}
+}
+
+type pagesOutcome int
+
+const (
+	outcomeDone    pagesOutcome = iota
+	outcomeFull                 // last page full without nextLink: split by time
+	outcomeBadPage              // a page could not be read: narrow the leaf
+)
+
+type pagesResult struct {
+	n        int
+	outcome  pagesOutcome
+	oversize bool // outcomeBadPage: the body was over the size limit
+}
+
+// readPages reads one leaf page by page, delivering each page. It checks
+// every page against the request: items inside the window, no more than
+// $top of them, no nextLink seen before. A 1 ms leaf that is still full
+// pages on with $skip up to Graph's cap, then counts and logs the truncation.
+func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (pagesResult, error) {
+	var res pagesResult
+	w := l.w
+	next := r.windowURL(w, l.top, 0)
+	visited := map[string]bool{}
+	skip := 0 // items of this leaf consumed, when it is paged with $skip
+	for {
+		if *budget <= 0 {
+			return res, r.pageError(ctx, "window_limit", w, fmt.Errorf("%w: %d requests spent on [%s, %s) without finishing it; what was delivered is checkpointed and the rest is read next poll in smaller windows",
+				errWindowLimit, r.maxWindowRequests, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
+		}
+		*budget--
+		visited[next] = true
+		logs, info, err := r.fetchPage(ctx, next, !l.bisect)
+		if err != nil {
+			var se *graphStatusError
+			switch {
+			case ctx.Err() != nil:
+				return res, err
+			case errors.Is(err, errOversize), errors.Is(err, errMalformedPage) && collectionPage.Match(r.graph.lastBody()):
+				oversize := errors.Is(err, errOversize)
+				if l.top == 1 && !l.splittable() {
+					// Undecodable even alone, over its time slice: skip it.
+					r.skipPoison(ctx, w, skip, err)
+					skip++
+					if skip > maxSkip {
+						r.truncated(ctx, w, skip)
+						return res, nil
+					}
+					next = r.windowURL(w, 1, skip)
+					continue
+				}
+				res.outcome, res.oversize = outcomeBadPage, oversize
+				return res, nil
+			case skip > 0 && errors.As(err, &se) && se.status == http.StatusBadRequest:
+				// Graph refused this $skip: its cap is lower than documented.
+				r.truncated(ctx, w, skip)
+				return res, nil
+			}
+			return res, err
+		}
+		if err := r.checkPage(ctx, w, l.top, logs, info); err != nil {
+			return res, err
+		}
+		isFull := info.items >= l.top && info.nextLink == ""
+		if isFull && l.splittable() {
+			res.outcome = outcomeFull
+			return res, nil
+		}
+		if err := r.deliver(ctx, logs, w); err != nil {
+			return res, err
+		}
+		res.n += info.items
+		skip += info.items
+		if info.nextLink != "" {
+			if err := r.checkNextLink(ctx, w, info.nextLink, visited); err != nil {
+				return res, err
+			}
+			next = info.nextLink
+			continue
+		}
+		if isFull {
+			if skip > maxSkip {
+				r.truncated(ctx, w, skip)
+				return res, nil
+			}
+			next = r.windowURL(w, l.top, skip)
+			continue
+		}
+		return res, nil
+	}
+}
+
+// pageError counts a page that breaks the rules under reason and returns err.
+func (r *defenderReceiver) pageError(ctx context.Context, reason string, w window, err error) error {
+	r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons[reason])
+	r.logger.Error("Graph returned a page the receiver cannot trust; the window is read again next poll",
+		zap.String("reason", reason), zap.Time("start", w.start), zap.Time("end", w.end), zap.Error(err))
+	return err
+}
+
+// checkPage refuses a page that does not answer its request: more items than
+// $top, or an alert whose lastUpdateDateTime is outside the window (Graph
+// ignored $top or $filter). Splitting on such pages would never end.
+func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, logs plog.Logs, info pageInfo) error {
+	if info.items > top {
+		return r.pageError(ctx, "page_too_long", w, fmt.Errorf("Graph returned %d items for $top=%d (it ignored $top); window [%s, %s)",
+			info.items, top, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
+	}
+	lrs := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := 0; i < lrs.Len(); i++ {
+		body := lrs.At(i).Body().Map()
+		lu, ok := parseGraphTime(scalarString(body, "lastUpdateDateTime"))
+		if ok && (lu.Before(w.start) || !lu.Before(w.end)) {
+			return r.pageError(ctx, "out_of_window", w, fmt.Errorf("Graph returned alert %q with lastUpdateDateTime %s outside the requested window [%s, %s) (it ignored $filter)",
+				scalarString(body, "id"), lu.Format(time.RFC3339Nano), w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
+		}
+	}
+	if info.skipped > 0 {
+		r.tel.M365DefenderAlertsSkipped.Add(ctx, int64(info.skipped))
+		r.logger.Warn("Skipping items of a Graph page that are not alert objects", zap.Int("count", info.skipped), zap.Time("start", w.start), zap.Time("end", w.end))
+	}
+	return nil
+}
+
+// checkNextLink allows a nextLink only to the configured Graph origin (the
+// bearer token goes nowhere else) and only once per window (a nextLink seen
+// before would loop for ever).
+func (r *defenderReceiver) checkNextLink(ctx context.Context, w window, link string, visited map[string]bool) error {
+	u, perr := url.Parse(link)
+	if perr != nil || !r.graph.sameOrigin(u) {
+		host := ""
+		if u != nil {
+			host = u.Scheme + "://" + u.Host
+		}
+		return r.pageError(ctx, "foreign_next_link", w, fmt.Errorf("refusing to follow @odata.nextLink to %q: not the configured Graph endpoint %s (the bearer token goes nowhere else); the window [%s, %s) is read again next poll",
+			host, r.graph.base.Scheme+"://"+r.graph.base.Host, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
+	}
+	if visited[link] {
+		return r.pageError(ctx, "repeated_next_link", w, fmt.Errorf("Graph returned an @odata.nextLink already followed in window [%s, %s): following it would loop",
+			w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
+	}
+	return nil
+}
+
+// truncated counts and logs a 1 ms window that holds more alert versions
+// than Graph lets the receiver page through.
+func (r *defenderReceiver) truncated(ctx context.Context, w window, read int) {
+	r.tel.M365DefenderTruncatedWindows.Add(ctx, 1)
+	r.logger.Error("A 1 ms window holds more alert versions than Graph lets the receiver page ($skip is capped); the rest of that millisecond is not read",
+		zap.Time("start", w.start), zap.Int("read", read), zap.Int("max_skip", maxSkip))
+}
+
+// collectionPage tells a page broken inside its "value" array (an alert
+// that does not decode: worth narrowing down) from a body that is no page at
+// all (a proxy's HTML error: the poll fails and is retried).
+var collectionPage = regexp.MustCompile(`^\s*\{[^\[\]{}]*"value"\s*:\s*\[`)
+
+// poisonID finds the alert id in a page that does not decode (best effort:
+// the first "id" member, which Graph writes first).
+var poisonID = regexp.MustCompile(`"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"`)
+
+var poisonVersion = regexp.MustCompile(`"lastUpdateDateTime"\s*:\s*"([^"\\]{1,64})"`)
+
+// skipPoison logs, counts and records in the checkpoint an alert that cannot
+// be read even alone ($top=1 over its 1 ms slice), so that it no longer
+// blocks the alerts after it. One already recorded is passed silently.
+func (r *defenderReceiver) skipPoison(ctx context.Context, w window, index int, cause error) {
+	sk := skippedAlert{ID: "unknown", Slice: w.start, Index: index}
+	if body := r.graph.lastBody(); len(body) > 0 {
+		head := body[:min(len(body), 64<<10)]
+		if m := poisonID.FindSubmatch(head); m != nil {
+			sk.ID = string(m[1])
+		}
+		if m := poisonVersion.FindSubmatch(head); m != nil {
+			sk.Version = string(m[1])
+		}
+	}
+	if !r.state.addSkipped(sk) {
+		r.logger.Debug("Passing an alert already skipped as unreadable", zap.String("alert_id", sk.ID), zap.Time("slice", w.start))
+		return
+	}
+	r.tel.M365DefenderAlertsSkipped.Add(ctx, 1)
+	r.logger.Error("Skipping an alert that Graph returns in a form that cannot be read, even alone; the alerts after it are delivered",
+		zap.String("alert_id", sk.ID), zap.String("last_update", sk.Version), zap.Time("slice", w.start), zap.Int("index", index), zap.Error(cause))
+}
+
+func (r *defenderReceiver) windowURL(w window, top, skip int) string {
+	f := w.filter()
+	if strings.TrimSpace(r.cfg.Filter) != "" {
+		f += " and (" + r.cfg.Filter + ")"
+	}
+	var sb strings.Builder
+	sb.WriteString(r.graph.base.String())
+	sb.WriteString(alertsPath)
+	sb.WriteString("?$filter=")
+	sb.WriteString(queryEscape(f))
+	sb.WriteString("&$top=")
+	sb.WriteString(strconv.Itoa(top))
+	sb.WriteString("&$orderby=")
+	sb.WriteString(queryEscape("lastUpdateDateTime asc"))
+	if skip > 0 {
+		sb.WriteString("&$skip=")
+		sb.WriteString(strconv.Itoa(skip))
+	}
+	return sb.String()
+}
+
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+// fetchPage GETs and decodes one page. A malformed page is read again with
+// backoff when retry is set; otherwise (the window is being searched for a
+// poison alert) the error is returned at once.
+func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry bool) (plog.Logs, pageInfo, error) {
+	bo := r.retry.newBackoff()
+	for attempt := 1; ; attempt++ {
+		body, err := r.graph.get(ctx, pageURL, alertsPermission)
+		if err != nil {
+			if ctx.Err() == nil {
+				reason := "request"
+				if errors.Is(err, errOversize) {
+					reason = "oversize"
+				}
+				r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons[reason])
+			}
+			return plog.Logs{}, pageInfo{}, err
+		}
+		logs := plog.NewLogs()
+		sl := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(metadata.ScopeName)
+		info, err := decodePage(body, sl.LogRecords())
+		if err == nil {
+			return logs, info, nil
+		}
+		r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["malformed"])
+		if !retry || attempt >= r.retry.maxAttempts {
+			return plog.Logs{}, pageInfo{}, fmt.Errorf("page malformed after %d attempt(s): %w", attempt, err)
+		}
+		d := bo.NextBackOff()
+		r.logger.Warn("Malformed page from Graph; reading it again", zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
+		if err := sleepCtx(ctx, d); err != nil {
+			return plog.Logs{}, pageInfo{}, err
+		}
+	}
+}
