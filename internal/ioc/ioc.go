@@ -3,8 +3,9 @@
 // from any source. Each function trims its input, returns the one spelling
 // of a value that both components use, and reports whether the value is a
 // well-formed indicator of its type (what Collective Insights accepts).
-// Whether an indicator is worth reporting (a public IP, a name outside the
-// special-use domains) is the caller's policy, not a rule of this package.
+// Whether a name is worth reporting (outside the special-use domains) is the
+// caller's policy; whether an IP is public is PublicIP's one rule, which both
+// components apply (the exporter again for values other sources produce).
 package ioc // import "github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 
 import (
@@ -152,10 +153,21 @@ func dottedNumber(s string) bool {
 // canonical form without zone, see IP), and the rest (port, path, query,
 // fragment) kept as sent: it is not re-escaped.
 //
+// The host is the one a browser would visit: for the special schemes (http,
+// https, ftp, ws, wss, file) and for values without a scheme, the WHATWG URL
+// Standard's rules apply, so `\` ends the authority and separates path
+// segments like `/` (`https://evil.example\@good.example/` visits
+// evil.example, and is returned as `https://evil.example/@good.example/`),
+// the userinfo ends at the authority's last `@`, a percent-encoded host is
+// decoded, and a host whose last label is a number is an IPv4 address in
+// any of the forms browsers accept (`0x7f.1` is 127.0.0.1) or nothing.
+// Other schemes need `://` and keep `\` as data.
+//
 // host is the normalised host (an IP without brackets, or a Domain) and
 // hostIsIP says which. host is "" when raw contains whitespace, control
-// characters or invalid UTF-8, has a port that is not a number, or its host
-// is neither an IP nor a Domain.
+// characters or invalid UTF-8, has a port that is not a number up to 65535,
+// or its host is neither an IP nor a Domain: then no host is reported rather
+// than a guess.
 //
 // ok reports whether u is a URL: raw has a scheme, and u is at most MaxLen
 // bytes and parses (RFC 3986 as Go's net/url reads it) with a host. When ok
@@ -172,20 +184,20 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 			return "", "", false, false
 		}
 	}
-	scheme := ""
-	rest := s
-	if i := strings.Index(s, "://"); i > 0 && isScheme(s[:i]) {
-		scheme = strings.ToLower(s[:i])
-		rest = s[i+3:]
-	} else if strings.HasPrefix(s, "//") {
-		rest = s[2:]
+	scheme, rest, special := splitScheme(s)
+	terminators := "/?#"
+	if special {
+		terminators = "/\\?#"
 	}
-	end := strings.IndexAny(rest, "/?#")
+	end := strings.IndexAny(rest, terminators)
 	if end < 0 {
 		end = len(rest)
 	}
 	authority, tail := rest[:end], rest[end:]
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		if scheme == "file" {
+			return "", "", false, false // file URLs have no userinfo: browsers refuse them
+		}
 		authority = authority[at+1:] // userinfo never leaves the tenant
 	}
 	port := ""
@@ -194,32 +206,32 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 		if close < 0 {
 			return "", "", false, false
 		}
-		host, port = authority[1:close], authority[close+1:]
+		host, port = authority[:close+1], authority[close+1:]
 	} else if c := strings.LastIndexByte(authority, ':'); c >= 0 {
 		host, port = authority[:c], authority[c:]
 	} else {
 		host = authority
 	}
-	if port != "" && (port[0] != ':' || !allDigits(port[1:])) {
+	if !validPort(port) {
 		return "", "", false, false
 	}
-	if a, isIP := IP(host); isIP {
-		host, hostIsIP = a.String(), true
-	} else if d, isDomain := Domain(host); isDomain {
-		host = d
-	} else {
+	if host, hostIsIP = urlHost(host); host == "" {
 		return "", "", false, false
 	}
 	hostOut := host
 	if hostIsIP && strings.Contains(host, ":") {
 		hostOut = "[" + host + "]"
 	}
+	if special {
+		tail = slashPath(tail)
+	}
 	n := len(scheme) + 3 + len(hostOut) + len(port) + len(tail)
 	if scheme == "" || n > MaxLen {
 		return "", host, hostIsIP, false
 	}
-	if n == len(s) && s[:len(scheme)] == scheme && s[len(scheme)+3:n-len(port)-len(tail)] == hostOut {
-		u = s // already normal (port and tail are s's own suffix): no copy
+	if n == len(s) && s[:len(scheme)] == scheme && s[len(scheme):len(scheme)+3] == "://" &&
+		s[len(scheme)+3:n-len(port)-len(tail)] == hostOut && s[n-len(tail):] == tail {
+		u = s // already normal: no copy
 	} else {
 		var b strings.Builder
 		b.Grow(n)
@@ -234,6 +246,204 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 		return "", host, hostIsIP, false
 	}
 	return u, host, hostIsIP, true
+}
+
+// splitScheme returns s's lower-cased scheme, what follows its authority
+// slashes, and whether WHATWG's special-scheme rules apply. A special scheme
+// may be followed by any number of `/` and `\` (browsers skip them all;
+// file takes exactly two); another scheme needs `://`. A value without either (`evil.example.org/x`,
+// `//host/x`, `mailto:user@host`) has no scheme and is read as a browser's
+// address bar would read it, with the special rules.
+func splitScheme(s string) (scheme, rest string, special bool) {
+	if i := strings.IndexByte(s, ':'); i > 0 && isScheme(s[:i]) {
+		sc := strings.ToLower(s[:i])
+		switch {
+		case sc == "file":
+			// Only "file:" and two slashes of either kind start a host.
+			if r := s[i+1:]; len(r) >= 2 && isSlash(r[0]) && isSlash(r[1]) {
+				return sc, r[2:], true
+			}
+			return sc, "", true
+		case specialSchemes[sc]:
+			return sc, strings.TrimLeft(s[i+1:], "/\\"), true
+		}
+		if strings.HasPrefix(s[i+1:], "//") {
+			return sc, s[i+3:], false
+		}
+	}
+	return "", strings.TrimPrefix(s, "//"), true
+}
+
+func isSlash(c byte) bool { return c == '/' || c == '\\' }
+
+var specialSchemes = map[string]bool{"http": true, "https": true, "ftp": true, "ws": true, "wss": true, "file": true}
+
+// validPort accepts no port, an empty one (":") and ":" followed by digits
+// of a number up to 65535, as the WHATWG port state does.
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	if port[0] != ':' || !allDigits(port[1:]) {
+		return false
+	}
+	p := strings.TrimLeft(port[1:], "0")
+	return len(p) < 5 || len(p) == 5 && p <= "65535"
+}
+
+// slashPath turns `\` into `/` in the path of a special-scheme URL (before
+// any `?` or `#`), as browsers do, so that every later parser (Recorded
+// Future's included) sees the same host and path.
+func slashPath(tail string) string {
+	end := strings.IndexAny(tail, "?#")
+	if end < 0 {
+		end = len(tail)
+	}
+	if !strings.Contains(tail[:end], "\\") {
+		return tail
+	}
+	return strings.ReplaceAll(tail[:end], "\\", "/") + tail[end:]
+}
+
+// urlHost applies the WHATWG host parser to a special URL's host and
+// normalises the result: a bracketed IPv6 literal (a zone is dropped, see
+// IP), else the percent-decoded, IDNA-mapped name, which is an IPv4 address
+// when its last label is a number (see ipv4Number), else a Domain. It
+// returns "" for anything else.
+func urlHost(h string) (host string, isIP bool) {
+	if strings.HasPrefix(h, "[") {
+		// A zone is only accepted in RFC 6874's "%25" form (and dropped);
+		// browsers refuse any "%", and "[1.2.3.4]" is no host.
+		if pct := strings.IndexByte(h, '%'); pct >= 0 && !strings.HasPrefix(h[pct:], "%25") {
+			return "", false
+		}
+		if a, ok := IP(h); ok && strings.Contains(h, ":") {
+			return a.String(), true
+		}
+		return "", false
+	}
+	if strings.IndexByte(h, '%') >= 0 {
+		d, err := url.PathUnescape(h)
+		if err != nil || !utf8.ValidString(d) {
+			return "", false
+		}
+		h = d
+	}
+	if h == "" || len(h) > 4*maxDomainLen {
+		return "", false
+	}
+	for i := 0; i < len(h); i++ {
+		if h[i] >= utf8.RuneSelf {
+			a, err := idnaProfile.ToASCII(h)
+			if err != nil {
+				return "", false
+			}
+			h = a
+			break
+		}
+	}
+	h = strings.ToLower(h)
+	if endsInNumber(h) {
+		if a, ok := parseIPv4(h); ok {
+			return a.String(), true
+		}
+		return "", false
+	}
+	if strings.Contains(h, "xn--") {
+		// An A-label must decode: browsers refuse "xn--pokxncvks.example".
+		if _, err := idnaProfile.ToUnicode(h); err != nil {
+			return "", false
+		}
+	}
+	if d, ok := Domain(h); ok {
+		return d, false
+	}
+	return "", false
+}
+
+// endsInNumber is WHATWG's "ends in a number checker": the last label
+// (ignoring one trailing dot) is decimal digits or 0x-prefixed hex.
+func endsInNumber(h string) bool {
+	labels := strings.Split(h, ".")
+	if len(labels) > 1 && labels[len(labels)-1] == "" {
+		labels = labels[:len(labels)-1]
+	}
+	last := labels[len(labels)-1]
+	if last != "" && allDigits(last) {
+		return true
+	}
+	_, ok := ipv4Number(last)
+	return ok
+}
+
+// parseIPv4 is WHATWG's IPv4 parser: one to four dot-separated numbers in
+// decimal, octal (leading 0) or hex (0x), the last filling the remaining
+// bytes (`127.1`, `0x7f000001`, `0300.0250.0.1`).
+func parseIPv4(h string) (netip.Addr, bool) {
+	parts := strings.Split(h, ".")
+	if len(parts) > 1 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var v uint64
+	for i, p := range parts {
+		n, ok := ipv4Number(p)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+			v = v<<8 | n
+			continue
+		}
+		rem := uint(8 * (5 - len(parts)))
+		if n >= 1<<rem {
+			return netip.Addr{}, false
+		}
+		v = v<<rem | n
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
+}
+
+// ipv4Number parses one part of an IPv4 address as WHATWG does: 0x or 0X
+// means hex (digits may be absent: 0), a leading 0 octal, else decimal.
+func ipv4Number(p string) (uint64, bool) {
+	if p == "" {
+		return 0, false
+	}
+	base := uint64(10)
+	switch {
+	case len(p) >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'):
+		base, p = 16, p[2:]
+	case len(p) >= 2 && p[0] == '0':
+		base, p = 8, p[1:]
+	}
+	var n uint64
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		var d uint64
+		switch {
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			d = uint64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		if d >= base {
+			return 0, false
+		}
+		if n = n*base + d; n > 1<<32 {
+			n = 1 << 32 // too large for any part; keep it from overflowing
+		}
+	}
+	return n, true
 }
 
 func isScheme(s string) bool {
@@ -331,4 +541,65 @@ func indexCVEPrefix(s string) int {
 
 func isWordByte(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// notGlobal lists the IANA special-purpose prefixes that are not globally
+// reachable (IPv4 and IPv6 registries), plus the deprecated site-local and
+// IPv4-compatible IPv6 ranges.
+var notGlobal = func() []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+		"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+		"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+		"::/8", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20", "5f00::/16",
+		"fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+	} {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}()
+
+var (
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+)
+
+// PublicIP parses v as IP does and returns its canonical form when it is a
+// public, globally routable address: never private, loopback, link-local,
+// unspecified, multicast, broadcast, shared (CGNAT), documentation or
+// another reserved range. IPv4-mapped IPv6 addresses are judged, and
+// reported, as IPv4; NAT64 and 6to4 addresses are judged by the IPv4
+// address they embed.
+func PublicIP(v string) (string, bool) {
+	a, ok := IP(v)
+	if !ok {
+		return "", false
+	}
+	if nat64Prefix.Contains(a) { // inside the reserved ::/8, judged by its IPv4
+		b := a.As16()
+		return a.String(), isGlobal(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+	}
+	if !isGlobal(a) {
+		return "", false
+	}
+	if sixToFour.Contains(a) {
+		b := a.As16()
+		if !isGlobal(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})) {
+			return "", false
+		}
+	}
+	return a.String(), true
+}
+
+func isGlobal(a netip.Addr) bool {
+	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range notGlobal {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }

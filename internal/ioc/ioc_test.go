@@ -1,7 +1,11 @@
 package ioc
 
 import (
+	"encoding/json"
+	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -55,6 +59,40 @@ func TestIP(t *testing.T) {
 	} {
 		_, ok := IP(bad)
 		assert.False(t, ok, bad)
+	}
+}
+
+func TestPublicIP(t *testing.T) {
+	public := map[string]string{
+		"8.8.8.8":                 "8.8.8.8",
+		" 185.220.101.45 ":        "185.220.101.45",
+		"::ffff:185.220.101.45":   "185.220.101.45",
+		"2606:4700:4700::1111":    "2606:4700:4700::1111",
+		"[2606:4700:4700::1111]":  "2606:4700:4700::1111",
+		"2606:4700:4700:0::1111":  "2606:4700:4700::1111",
+		"2A01:111:F400:7E1B::207": "2a01:111:f400:7e1b::207",
+		"2606:4700::1111%eth0":    "2606:4700::1111",
+		"64:ff9b::808:808":        "64:ff9b::808:808",
+		"2002:808:808::1":         "2002:808:808::1",
+		"203.0.114.1":             "203.0.114.1",
+		"100.128.0.1":             "100.128.0.1",
+		"192.0.1.1":               "192.0.1.1",
+	}
+	for in, want := range public {
+		got, ok := PublicIP(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{
+		"", "not-an-ip", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "127.0.0.1", "0.0.0.0", "0.1.2.3",
+		"169.254.169.254", "100.64.0.1", "100.127.255.255", "224.0.0.1", "239.255.255.250", "255.255.255.255",
+		"240.0.0.1", "192.0.2.1", "198.51.100.7", "203.0.113.9", "198.18.0.1", "198.19.255.255", "192.0.0.8", "192.88.99.1",
+		"::", "::1", "fe80::1", "fe80::1%12", "fc00::1", "fd12:3456::1", "ff02::1", "2001:db8::1", "2001:0:4136:e378::1",
+		"::ffff:10.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:a00:1::1", "fec0::1", "3fff::1", "100::1",
+		"1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.4/24", strings.Repeat("1", 100),
+	} {
+		_, ok := PublicIP(in)
+		assert.False(t, ok, in)
 	}
 }
 
@@ -119,7 +157,7 @@ func TestURL(t *testing.T) {
 		{"https://evil.example.org/a\tb", "", "", false},
 		{"https://evil\x00.example.org/", "", "", false},
 		{"https://evil.example.org/\xff", "", "", false},
-		{"http://0x7f000001/x", "", "", false},
+		{"http://0x7f000001/x", "http://127.0.0.1/x", "127.0.0.1", true},
 		{"http://localhost:8080/", "", "", false},
 		{"http://intranet/", "", "", false},
 		{"https://evil.example.org:notaport/", "", "", false},
@@ -179,7 +217,7 @@ func FuzzNormalize(f *testing.F) {
 		"exa\u200dmple.org", "-lead.evil.org", strings.Repeat("F", 64), strings.Repeat("0", 40), " cve-2024-3094 ",
 		"https://user:pw@Evil.Example.COM:8443/p?q#f", "http://[::ffff:1.2.3.4]/", "https://xn--80ak6aa92e.com/путь",
 		"http://user:pass@[2606:4700::1111%25eth0]:8443/x", "https://evil.example.org/%zz", "evil.example.org/login",
-		"https://evil.com\\@good.example.org/", "HTTPS://a:b@c@Host.Example.org./x@y", "https://evil.example.org/\xff",
+		"https://evil.com\\@good.example.org/", "http:\\\\0x7f.1\\x", "https://%65vil.example.org/", "HTTPS://a:b@c@Host.Example.org./x@y", "https://evil.example.org/\xff",
 	} {
 		f.Add(s)
 	}
@@ -255,4 +293,84 @@ func FuzzNormalize(f *testing.F) {
 		require.Equal(t, host, againHost)
 		require.Equal(t, hostIsIP, againIsIP)
 	})
+}
+
+// TestURLHostMatchesWHATWG runs the WHATWG URL test data's special-scheme
+// cases (testdata/whatwg_special_hosts.json, copied from web-platform-tests):
+// URL may report no host where a browser finds one (single-label names, a
+// tab inside the input), but any host it reports is the browser's, and it
+// reports none for an input the browser refuses.
+func TestURLHostMatchesWHATWG(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "whatwg_special_hosts.json"))
+	require.NoError(t, err)
+	var doc []json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	agreed := 0
+	for _, m := range doc[1:] {
+		var c struct {
+			Input    string `json:"input"`
+			Failure  bool   `json:"failure"`
+			Hostname string `json:"hostname"`
+		}
+		require.NoError(t, json.Unmarshal(m, &c))
+		_, host, hostIsIP, _ := URL(c.Input)
+		if host == "" {
+			continue
+		}
+		if !assert.False(t, c.Failure, "%q: a browser refuses it, URL reports host %q", c.Input, host) {
+			continue
+		}
+		want := strings.TrimSuffix(strings.Trim(c.Hostname, "[]"), ".")
+		if hostIsIP {
+			a, err := netip.ParseAddr(want)
+			if assert.NoError(t, err, "%q: URL reports IP %q, a browser visits %q", c.Input, host, c.Hostname) {
+				want = a.Unmap().String()
+			}
+		}
+		if assert.Equal(t, want, host, "%q", c.Input) {
+			agreed++
+		}
+	}
+	// The data holds 451 cases; URL agrees with the browser on these and
+	// reports no host for the rest.
+	assert.GreaterOrEqual(t, agreed, 100)
+	t.Logf("%d of %d cases report the browser's host", agreed, len(doc)-1)
+}
+
+// TestURLBackslash: the host is the one a browser visits, never a decoy
+// behind `\` (the reported domain goes into shared threat intelligence).
+func TestURLBackslash(t *testing.T) {
+	tests := []struct{ in, url, host string }{
+		{`https://evil.example\@good.example/`, "https://evil.example/@good.example/", "evil.example"},
+		{`https://evil.example.org\@good.example.org/login`, "https://evil.example.org/@good.example.org/login", "evil.example.org"},
+		{`http:\\evil.example.org\x\y?a\b#c\d`, `http://evil.example.org/x/y?a\b#c\d`, "evil.example.org"},
+		{`https:/\evil.example.org/`, "https://evil.example.org/", "evil.example.org"},
+		{`https:evil.example.org/x`, "https://evil.example.org/x", "evil.example.org"},
+		{`WSS://u:p@Evil.Example.org\x`, "wss://evil.example.org/x", "evil.example.org"},
+		{`https://good.example.org%5C@evil.example.org/`, "https://evil.example.org/", "evil.example.org"},
+		{`evil.example.org\@good.example.org/`, "", "evil.example.org"},
+		{`https://%65vil.example.org/`, "https://evil.example.org/", "evil.example.org"},
+		{`http://0x7f.1/`, "http://127.0.0.1/", "127.0.0.1"},
+		{`http://0300.0250.0.1:8080/x`, "http://192.168.0.1:8080/x", "192.168.0.1"},
+		{`http://134744072/`, "http://8.8.8.8/", "8.8.8.8"},
+		{`http://0x7f000001/x`, "http://127.0.0.1/x", "127.0.0.1"},
+		{`file://files.example.org/x`, "file://files.example.org/x", "files.example.org"},
+		// Other schemes keep `\` as data and need `://`.
+		{`hxxp://evil.example.org\x`, "", ""},
+		{`https://a.b.c.xn--pokxncvks/`, "", ""}, // punycode that does not decode
+	}
+	for _, tt := range tests {
+		u, host, _, _ := URL(tt.in)
+		assert.Equal(t, tt.url, u, tt.in)
+		assert.Equal(t, tt.host, host, tt.in)
+	}
+	// A browser refuses these; so does URL (no host, no URL).
+	for _, in := range []string{
+		"http://1.2.3.4.5/", "http://256.0.0.1/", "http://0x100000000/", "http://evil.example.org.0x/", "http://1.2.3.09/",
+		"https://evil.example.org:65536/", "file://u@evil.example.org/", "file:///evil.example.org/x", "http://[1.2.3.4]/",
+	} {
+		u, host, _, _ := URL(in)
+		assert.Empty(t, u, in)
+		assert.Empty(t, host, in)
+	}
 }

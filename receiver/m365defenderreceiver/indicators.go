@@ -1,7 +1,6 @@
 package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
 
 import (
-	"net/netip"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -183,7 +182,7 @@ func addHash(set *indSet, v, field, verdict string) {
 }
 
 func addIP(set *indSet, v, field, verdict string) {
-	if ip, ok := publicIP(v); ok {
+	if ip, ok := ioc.PublicIP(v); ok {
 		set.add(indicator{Type: contract.TypeIP, Value: ip, Field: field, Verdict: verdict})
 	}
 }
@@ -207,7 +206,7 @@ func addURL(set *indSet, raw, field, hostField, verdict string) {
 	case host == "":
 		return
 	case hostIsIP:
-		if _, public := publicIP(host); !public {
+		if _, public := ioc.PublicIP(host); !public {
 			return
 		}
 	case specialUseDomain(host):
@@ -236,63 +235,4 @@ func specialUseDomain(d string) bool {
 		}
 	}
 	return false
-}
-
-// notGlobal lists the IANA special-purpose prefixes that are not globally
-// reachable (IPv4 and IPv6 registries), plus the deprecated site-local and
-// IPv4-compatible IPv6 ranges.
-var notGlobal = func() []netip.Prefix {
-	var ps []netip.Prefix
-	for _, s := range []string{
-		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-		"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-		"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
-		"::/8", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20", "5f00::/16",
-		"fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
-	} {
-		ps = append(ps, netip.MustParsePrefix(s))
-	}
-	return ps
-}()
-
-var (
-	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour   = netip.MustParsePrefix("2002::/16")
-)
-
-// publicIP parses v as ioc.IP does and returns its canonical form when it
-// is a public, globally routable address. IPv4-mapped IPv6 addresses are
-// judged, and reported, as IPv4; NAT64 and 6to4 addresses are judged by the
-// IPv4 address they embed.
-func publicIP(v string) (string, bool) {
-	a, ok := ioc.IP(v)
-	if !ok {
-		return "", false
-	}
-	if nat64Prefix.Contains(a) { // inside the reserved ::/8, judged by its IPv4
-		b := a.As16()
-		return a.String(), isGlobal(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
-	}
-	if !isGlobal(a) {
-		return "", false
-	}
-	if sixToFour.Contains(a) {
-		b := a.As16()
-		if !isGlobal(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})) {
-			return "", false
-		}
-	}
-	return a.String(), true
-}
-
-func isGlobal(a netip.Addr) bool {
-	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() {
-		return false
-	}
-	for _, p := range notGlobal {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
 }
