@@ -65,6 +65,9 @@ type Config struct {
 	// DailyLimit is the maximum number of entries submitted per UTC day;
 	// beyond it the exporter holds back until midnight UTC. 0 = no limit.
 	DailyLimit int `mapstructure:"daily_limit"`
+	// StripURLQuery drops the query and fragment of url indicators before
+	// they are submitted: phishing URLs carry victims' addresses and tokens.
+	StripURLQuery bool `mapstructure:"strip_url_query"`
 	// Attributes names the log record attributes the exporter reads.
 	Attributes AttributesConfig `mapstructure:"attributes"`
 
@@ -119,6 +122,8 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("endpoint must be set"))
 	} else if u, err := url.Parse(cfg.ClientConfig.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("endpoint %q must be an absolute http(s) URL", cfg.ClientConfig.Endpoint))
+	} else if u.RawQuery != "" || u.Fragment != "" {
+		errs = append(errs, fmt.Errorf("endpoint %q must not have a query or fragment: set the base URL, e.g. %s", cfg.ClientConfig.Endpoint, DefaultEndpoint))
 	}
 	switch cfg.Detection.Type {
 	case DetectionTypeCorrelation, DetectionTypePlaybook, DetectionTypeSandbox:
@@ -159,15 +164,23 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.DedupWindow < 0 {
 		errs = append(errs, fmt.Errorf("dedup_window must not be negative, got %s", cfg.DedupWindow))
+	} else if cfg.DedupWindow > 0 && cfg.DedupWindow < time.Second {
+		// The window is kept in whole seconds: below one it would silently turn de-dup off.
+		errs = append(errs, fmt.Errorf("dedup_window must be 0 (off) or at least 1s, got %s", cfg.DedupWindow))
 	}
 	if cfg.DedupMaxEntries <= 0 && cfg.DedupWindow > 0 {
 		errs = append(errs, fmt.Errorf("dedup_max_entries must be positive when dedup_window is set, got %d", cfg.DedupMaxEntries))
 	}
 	if cfg.DailyLimit < 0 {
 		errs = append(errs, fmt.Errorf("daily_limit must not be negative (0 = no limit), got %d", cfg.DailyLimit))
+	} else if cfg.DailyLimit > 0 && (!cfg.RetryConfig.Enabled || cfg.RetryConfig.MaxElapsedTime != 0) {
+		// Held-back entries wait for midnight UTC through retries; a retry
+		// sender that gives up earlier drops them.
+		errs = append(errs, errors.New("daily_limit needs retry_on_failure.enabled: true and retry_on_failure.max_elapsed_time: 0, "+
+			"otherwise the entries it holds back until midnight UTC are dropped when retries run out"))
 	}
-	if cfg.ClientConfig.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout must not be negative, got %s", cfg.ClientConfig.Timeout))
+	if cfg.ClientConfig.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout must be positive (a request without a timeout can hang the queue), got %s", cfg.ClientConfig.Timeout))
 	}
 	if cfg.Attributes.Indicators == "" {
 		errs = append(errs, errors.New("attributes.indicators must not be empty"))
@@ -178,9 +191,12 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// endpointURL returns the detections URL for the configured endpoint.
+// endpointURL returns the detections URL for the configured endpoint. An
+// endpoint that already ends in the path (the legacy tools' habit) is
+// accepted as it is instead of doubling the path into a 404.
 func (cfg *Config) endpointURL() string {
-	return strings.TrimRight(cfg.ClientConfig.Endpoint, "/") + detectionsPath
+	base := strings.TrimRight(cfg.ClientConfig.Endpoint, "/")
+	return strings.TrimSuffix(base, detectionsPath) + detectionsPath
 }
 
 const detectionsPath = "/collective-insights/detections"

@@ -1,6 +1,7 @@
 package collectiveinsightsexporter
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,7 +18,6 @@ import (
 
 func loadConfig(t *testing.T, name string) *Config {
 	t.Helper()
-	t.Setenv("RF_API_KEY", "full-key-SECRET")
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
 	cfg := NewFactory().CreateDefaultConfig()
@@ -42,6 +42,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Empty(t, cfg.OrganizationIDs)
 	assert.Equal(t, contract.AttrIndicators, cfg.Attributes.Indicators)
 	assert.Equal(t, contract.AttrThreatFamily, cfg.Attributes.ThreatFamily)
+	assert.True(t, cfg.StripURLQuery)
 	assert.True(t, cfg.QueueConfig.HasValue())
 	assert.True(t, cfg.RetryConfig.Enabled)
 }
@@ -72,22 +73,27 @@ func TestLoadConfigFull(t *testing.T) {
 
 func TestConfigValidateErrors(t *testing.T) {
 	tests := map[string]string{
-		"missing_key":           "api_key must be set",
-		"bad_endpoint":          `endpoint "ftp://x" must be an absolute http(s) URL`,
-		"bad_type":              `detection.type "hunting" is invalid`,
-		"rule_without_id":       "detection.id is required when detection.type is \"detection_rule\"",
-		"bad_sub_type":          `detection.sub_type "clamav" is invalid`,
-		"sub_type_without_rule": "detection.sub_type is only allowed with detection.type \"detection_rule\"",
-		"bad_batch":             "max_batch_size must be positive",
-		"bad_cidr":              `exclude.cidrs: "10.0.0.0/33" is not a CIDR`,
-		"empty_domain":          "exclude.domains must not contain an empty domain",
-		"bad_domain":            `exclude.domains: "corp" is not a domain name`,
-		"negative_window":       "dedup_window must not be negative",
-		"bad_max_entries":       "dedup_max_entries must be positive",
-		"negative_limit":        "daily_limit must not be negative",
-		"negative_timeout":      "timeout must not be negative",
-		"no_indicators_attr":    "attributes.indicators must not be empty",
-		"no_id_attrs":           "attributes.incident_id and attributes.alert_id must not both be empty",
+		"missing_key":               "api_key must be set",
+		"bad_endpoint":              `endpoint "ftp://x" must be an absolute http(s) URL`,
+		"bad_type":                  `detection.type "hunting" is invalid`,
+		"rule_without_id":           "detection.id is required when detection.type is \"detection_rule\"",
+		"bad_sub_type":              `detection.sub_type "clamav" is invalid`,
+		"sub_type_without_rule":     "detection.sub_type is only allowed with detection.type \"detection_rule\"",
+		"bad_batch":                 "max_batch_size must be positive",
+		"bad_cidr":                  `exclude.cidrs: "10.0.0.0/33" is not a CIDR`,
+		"empty_domain":              "exclude.domains must not contain an empty domain",
+		"bad_domain":                `exclude.domains: "corp" is not a domain name`,
+		"negative_window":           "dedup_window must not be negative",
+		"bad_max_entries":           "dedup_max_entries must be positive",
+		"negative_limit":            "daily_limit must not be negative",
+		"negative_timeout":          "timeout must be positive",
+		"zero_timeout":              "timeout must be positive",
+		"subsecond_window":          "dedup_window must be 0 (off) or at least 1s, got 500ms",
+		"limit_with_finite_retries": "daily_limit needs retry_on_failure.enabled: true and retry_on_failure.max_elapsed_time: 0",
+		"limit_without_retries":     "daily_limit needs retry_on_failure.enabled: true",
+		"endpoint_with_query":       "must not have a query or fragment",
+		"no_indicators_attr":        "attributes.indicators must not be empty",
+		"no_id_attrs":               "attributes.incident_id and attributes.alert_id must not both be empty",
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -100,4 +106,20 @@ func TestConfigValidateErrors(t *testing.T) {
 	// detection_rule without sub_type names that key too.
 	cfg := loadConfig(t, "rule_without_id")
 	assert.ErrorContains(t, cfg.Validate(), "detection.sub_type (sigma, yara or snort) is required")
+}
+
+// The legacy tools' habit of configuring the full detections URL works
+// instead of doubling the path into a 404 on every POST.
+func TestLoadConfigLegacyEndpoint(t *testing.T) {
+	cfg := loadConfig(t, "legacy_endpoint")
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, "https://api.recordedfuture.com/collective-insights/detections", cfg.endpointURL())
+	assert.False(t, cfg.StripURLQuery)
+}
+
+func TestLegacyEndpointReachesTheAPI(t *testing.T) {
+	srv := newCIServer(t)
+	e := newTestExporter(t, srv.srv.URL+detectionsPath, nil, nil)
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(1, 1)...)))
+	assert.Len(t, srv.entries(), 1)
 }

@@ -218,7 +218,7 @@ func TestDedupPersistedExpiresAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	storageID := storagetest.NewStorageID("state")
 	srv := newCIServer(t)
-	a := alert{id: "a1", title: "t", inds: []ind{{typ: "ip", value: "203.0.113.7"}}}
+	a := alert{id: "a1", title: "t", inds: []ind{{typ: "ip", value: "203.0.114.7"}}}
 
 	e1 := newTestExporter(t, srv.srv.URL, storagetest.NewStorageHost().WithFileBackedStorageExtension("state", dir), withStorage(storageID))
 	t0 := e1.now()

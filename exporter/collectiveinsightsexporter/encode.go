@@ -1,6 +1,7 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
 import (
+	"math"
 	"unicode/utf8"
 )
 
@@ -33,6 +34,15 @@ func newBodyEncoder(cfg *Config) *bodyEncoder {
 
 // appendBody appends the JSON request body for entries to buf.
 func (enc *bodyEncoder) appendBody(buf []byte, entries []*entry) []byte {
+	buf, _ = enc.appendBatch(buf, entries, len(entries), math.MaxInt)
+	return buf
+}
+
+// appendBatch appends the request body for the longest prefix of entries of
+// at most maxEntries entries whose body fits in maxBytes (at least one
+// entry), and returns the body and the prefix's length.
+func (enc *bodyEncoder) appendBatch(buf []byte, entries []*entry, maxEntries, maxBytes int) ([]byte, int) {
+	start := len(buf)
 	buf = append(buf, `{"options":{"debug":`...)
 	if enc.debug {
 		buf = append(buf, "true"...)
@@ -45,13 +55,20 @@ func (enc *bodyEncoder) appendBody(buf []byte, entries []*entry) []byte {
 		buf = appendStringArray(buf, enc.orgIDs)
 	}
 	buf = append(buf, `,"data":[`...)
-	for i, e := range entries {
-		if i > 0 {
+	n := 0
+	for n < len(entries) && n < maxEntries {
+		mark := len(buf)
+		if n > 0 {
 			buf = append(buf, ',')
 		}
-		buf = enc.appendEntry(buf, e)
+		buf = enc.appendEntry(buf, entries[n])
+		if n > 0 && len(buf)-start+len("]}") > maxBytes {
+			buf = buf[:mark]
+			break
+		}
+		n++
 	}
-	return append(buf, "]}"...)
+	return append(buf, "]}"...), n
 }
 
 func (enc *bodyEncoder) appendEntry(buf []byte, e *entry) []byte {

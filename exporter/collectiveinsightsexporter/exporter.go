@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -26,6 +27,11 @@ import (
 // bisectBudget bounds the extra requests one push spends isolating entries
 // that Collective Insights rejects with 400.
 const bisectBudget = 64
+
+// maxRequestBytes bounds a request body: no batch maximum is documented,
+// and max_batch_size entries of 64 MITRE codes of 1 KiB each would make a
+// 32 MB request. A request holds at least one entry (at most ~90 KiB).
+const maxRequestBytes = 4 << 20
 
 // errDailyLimit is returned (wrapped in a throttle error) when daily_limit
 // entries were already submitted today.
@@ -44,10 +50,18 @@ type ciExporter struct {
 
 	client *http.Client
 	store  *stateStore
+	// record is false in debug mode: a dry run stores nothing at Recorded
+	// Future, so it records no de-dup state, daily count or storage either,
+	// and going live submits everything again.
+	record bool
 
-	mu     sync.Mutex // guards dedup and budget
+	// mu guards dedup and budget. Lock order: stateStore.mu, then mu.
+	mu     sync.Mutex
 	dedup  *dedupCache
 	budget *dailyBudget
+
+	faultLogMu   sync.Mutex
+	lastFaultLog time.Time
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*ciExporter, error) {
@@ -69,6 +83,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*ciExporter, error) {
 		url:       cfg.endpointURL(),
 		userAgent: fmt.Sprintf("%s/%s (%s exporter; %s/%s)", command, version, metadata.Type, runtime.GOOS, runtime.GOARCH),
 		now:       time.Now,
+		record:    !cfg.Debug,
 		dedup:     newDedupCache(int64(cfg.DedupWindow/time.Second), cfg.DedupMaxEntries),
 		budget:    newDailyBudget(cfg.DailyLimit),
 	}
@@ -103,7 +118,7 @@ func (e *ciExporter) start(ctx context.Context, host component.Host) error {
 		if q.StorageID == nil {
 			e.logger.Warn("sending_queue has no storage: queued detections and the de-dup state are lost on restart; " +
 				"set sending_queue.storage to a storage extension (file_storage) for at-least-once delivery")
-		} else {
+		} else if e.record {
 			store, err := openStateStore(ctx, host, *q.StorageID, e.settings.ID)
 			if err != nil {
 				return err
@@ -112,22 +127,35 @@ func (e *ciExporter) start(ctx context.Context, host component.Host) error {
 			e.loadState(ctx)
 		}
 	}
-	if e.cfg.DailyLimit > 0 && (!e.cfg.RetryConfig.Enabled || e.cfg.RetryConfig.MaxElapsedTime != 0) {
-		e.logger.Warn("daily_limit holds entries back until midnight UTC through retries: set retry_on_failure.enabled: true " +
-			"and retry_on_failure.max_elapsed_time: 0, otherwise held-back entries are dropped when retries run out")
+	if !e.cfg.RetryConfig.Enabled || e.cfg.RetryConfig.MaxElapsedTime != 0 {
+		e.logger.Warn("retry_on_failure gives up: a revoked api_key, a wrong endpoint or an outage that lasts longer than " +
+			"retry_on_failure.max_elapsed_time drops the detections held for it; set retry_on_failure.max_elapsed_time: 0 in production")
+	}
+	if e.cfg.Debug {
+		e.logger.Info("debug: true: a dry run. Recorded Future validates the entries and stores none, and this exporter " +
+			"records no de-dup state and no daily count; to go live, set debug: false and reset the receiver's checkpoint " +
+			"so the lookback is read again (see the exporter README)")
 	}
 	return nil
 }
 
+// loadState restores the persisted de-dup state and today's count. The
+// store's lock is held while it reads and e.mu is taken inside it, the order
+// persist uses: taking e.mu around load would deadlock against a
+// concurrent persist.
 func (e *ciExporter) loadState(ctx context.Context) {
 	now := e.now()
 	nowSec := now.Unix()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	day, count, err := e.store.load(ctx, func(it dedupItem) { e.dedup.restore(it.key, it.ts, nowSec) })
+	day, count, err := e.store.load(ctx, func(it dedupItem) {
+		e.mu.Lock()
+		e.dedup.restore(it.key, it.ts, nowSec)
+		e.mu.Unlock()
+	})
 	if err != nil {
 		e.logger.Warn("could not read the persisted de-dup state; continuing with what was read", zap.Error(err))
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if day == utcDay(now) {
 		e.budget.roll(day)
 		e.budget.count = count
@@ -178,6 +206,7 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 						zap.Int("record_index", idx))
 				}
 				st.invalidIndicators += s.invalidIndicators
+				st.notPublic += s.notPublic
 				st.excluded += s.excluded
 				st.verdict += s.verdict
 				idx++
@@ -194,6 +223,9 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 		e.logger.Debug("skipping unusable indicators", zap.Int("count", st.invalidIndicators))
 		e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(st.invalidIndicators), reasonAttr(reasonInvalidIndicator))
 	}
+	if st.notPublic > 0 {
+		e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(st.notPublic), reasonAttr(reasonNotPublic))
+	}
 	if st.excluded > 0 {
 		e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(st.excluded), reasonAttr(reasonExcluded))
 	}
@@ -204,8 +236,10 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 }
 
 // pushLogs maps ld to entries, drops those already submitted and submits the
-// rest in POSTs of at most max_batch_size entries. On a retryable failure it
-// returns consumererror.Logs with only the records not yet fully submitted.
+// rest in requests of at most max_batch_size entries and maxRequestBytes.
+// On a retryable failure it returns consumererror.Logs with only the records
+// that still have entries to submit, each carrying only those entries'
+// indicators, so a retry never resends what was accepted, de-dup or not.
 func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	entries, numRecords := e.mapLogs(ctx, ld)
 	if len(entries) == 0 {
@@ -238,7 +272,10 @@ func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 		pending = append(pending, en)
 	}
-	granted := e.budget.reserve(utcDay(now), len(pending))
+	granted := len(pending)
+	if e.record {
+		granted = e.budget.reserve(utcDay(now), len(pending))
+	}
 	e.mu.Unlock()
 	if duplicates > 0 {
 		e.telemetry.CollectiveInsightsEntriesDeduplicated.Add(ctx, int64(duplicates))
@@ -247,48 +284,69 @@ func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 
 	s := &pushState{budget: bisectBudget}
 	err := e.send(ctx, pending[:granted], s)
-	e.mu.Lock()
-	e.budget.release(granted - s.committed)
-	e.mu.Unlock()
+	if e.record {
+		e.mu.Lock()
+		e.budget.release(granted - s.committed)
+		e.mu.Unlock()
+	}
+	var fault *operatorFaultError
+	if errors.As(err, &fault) {
+		// Entries rejected alone were judged with a request at fault: keep them.
+		for _, en := range s.rejected {
+			en.state = statePending
+		}
+		e.reportOperatorFault(ctx, fault)
+	} else {
+		e.dropRejected(ctx, s)
+	}
 
 	switch {
 	case err != nil && consumererror.IsPermanent(err):
 		return err
 	case err != nil:
-		return consumererror.NewLogs(err, remainingLogs(ld, entries, numRecords))
+		return consumererror.NewLogs(err, e.remainingLogs(ld, entries, numRecords))
 	case held > 0:
 		delay := untilNextUTCDay(e.now())
 		e.logger.Warn("daily_limit reached: holding entries back until midnight UTC",
 			zap.Int("daily_limit", e.cfg.DailyLimit), zap.Int("held_back", held), zap.Duration("delay", delay))
-		return consumererror.NewLogs(exporterhelper.NewThrottleRetry(errDailyLimit, delay), remainingLogs(ld, entries, numRecords))
-	case s.rejected != nil:
-		return consumererror.NewPermanent(s.rejected)
+		return consumererror.NewLogs(exporterhelper.NewThrottleRetry(errDailyLimit, delay), e.remainingLogs(ld, entries, numRecords))
 	}
+	// A 400 narrowed down to the entries the service rejects is handled:
+	// the others were delivered, the rejected ones logged and counted.
 	return nil
 }
 
 // pushState tracks one push's progress.
 type pushState struct {
-	budget    int   // remaining bisect requests
-	committed int   // entries submitted
-	rejected  error // first 400 seen
+	budget    int      // remaining bisect and probe requests
+	committed int      // entries submitted
+	top       []*entry // the request being isolated
+	rejected  []*entry // entries rejected alone (stateRejected)
+	messages  []string // the service's message for each of rejected
+	probed    bool
+	buf       []byte
 }
 
-// send submits pending in POSTs of at most max_batch_size entries.
+// send submits pending in requests of at most max_batch_size entries and
+// maxRequestBytes.
 func (e *ciExporter) send(ctx context.Context, pending []*entry, s *pushState) error {
-	for start := 0; start < len(pending); start += e.cfg.MaxBatchSize {
-		end := min(start+e.cfg.MaxBatchSize, len(pending))
-		if err := e.sendBatch(ctx, pending[start:end], s); err != nil {
+	for len(pending) > 0 {
+		var n int
+		s.buf, n = e.enc.appendBatch(s.buf[:0], pending, e.cfg.MaxBatchSize, maxRequestBytes)
+		s.top = pending[:n]
+		if err := e.sendBatch(ctx, s.top, s.buf, s); err != nil {
 			return err
 		}
+		pending = pending[n:]
 	}
 	return nil
 }
 
-// sendBatch POSTs batch. A 400 is narrowed down by bisection (within the
-// push's budget) so one rejected entry does not cost the rest of the batch.
-func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, s *pushState) error {
-	err := e.post(ctx, batch)
+// sendBatch POSTs body, the encoding of batch. A 400 is narrowed down by
+// bisection (within the push's budget) so that one rejected entry does not
+// cost the rest of the batch.
+func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, body []byte, s *pushState) error {
+	err := e.post(ctx, body)
 	if err == nil {
 		e.markSent(ctx, batch, s)
 		return nil
@@ -297,35 +355,112 @@ func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, s *pushState
 	if !errors.As(err, &br) {
 		return err
 	}
-	if s.rejected == nil {
-		s.rejected = br
+	if len(batch) == 1 {
+		s.rejected = append(s.rejected, batch[0])
+		s.messages = append(s.messages, br.message)
+		batch[0].state = stateRejected
+		return e.probeRequest(ctx, batch[0], br, s)
 	}
-	if len(batch) > 1 && s.budget >= 2 {
-		s.budget -= 2
-		mid := len(batch) / 2
-		if err := e.sendBatch(ctx, batch[:mid], s); err != nil {
+	if s.budget < 2 {
+		// Out of budget: the rest of this batch is dropped as rejected, one log line for all.
+		for _, en := range batch {
+			en.state = stateDropped
+		}
+		e.telemetry.CollectiveInsightsEntriesRejected.Add(ctx, int64(len(batch)))
+		e.logger.Error("Collective Insights rejected a request (400 Bad Request) and the bisection budget is spent; its entries are dropped",
+			zap.Int("entries", len(batch)), zap.String("message", br.message))
+		return nil
+	}
+	s.budget -= 2
+	mid := len(batch) / 2
+	for _, half := range [][]*entry{batch[:mid], batch[mid:]} {
+		if half = unsent(half); len(half) == 0 {
+			continue
+		}
+		if err := e.sendBatch(ctx, half, e.enc.appendBody(nil, half), s); err != nil {
 			return err
 		}
-		return e.sendBatch(ctx, batch[mid:], s)
-	}
-	for _, en := range batch {
-		en.state = stateDropped
-	}
-	e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(len(batch)), reasonAttr(reasonRejected))
-	if len(batch) == 1 {
-		e.logger.Warn("Collective Insights rejected an entry (400 Bad Request); it is dropped",
-			zap.String("ioc_type", batch[0].iocType), zap.String("ioc_value", batch[0].value),
-			zap.String("incident_id", batch[0].rec.incidentID), zap.String("message", br.message))
-	} else {
-		e.logger.Error("Collective Insights rejected a request (400 Bad Request); its entries are dropped",
-			zap.Int("entries", len(batch)), zap.String("message", br.message))
 	}
 	return nil
 }
 
-// markSent records a successful POST: de-dup state, daily count, metrics
-// and, with storage, the persisted state.
+// probeRequest runs once per push, at the first entry rejected alone while
+// nothing was accepted yet: it sends, alone, up to two entries of other
+// records of the same request (its last, then its middle one). When they are
+// rejected too, every record tried fails even alone: the request (e.g.
+// organization_ids) is at fault, not the data, and bisecting further would
+// only drop good entries. An accepted probe shows the data is at fault.
+func (e *ciExporter) probeRequest(ctx context.Context, first *entry, br *badRequestError, s *pushState) error {
+	if s.probed || s.committed > 0 {
+		return nil
+	}
+	s.probed = true
+	records := map[*recordInfo]bool{first.rec: true}
+	for _, i := range []int{len(s.top) - 1, len(s.top) / 2} {
+		p := s.top[i]
+		if p.state != statePending || records[p.rec] || s.budget < 1 {
+			continue
+		}
+		s.budget--
+		batch := []*entry{p}
+		err := e.post(ctx, e.enc.appendBody(nil, batch))
+		var pbr *badRequestError
+		switch {
+		case err == nil:
+			e.markSent(ctx, batch, s)
+			return nil
+		case errors.As(err, &pbr):
+			s.rejected = append(s.rejected, p)
+			s.messages = append(s.messages, pbr.message)
+			p.state = stateRejected
+			records[p.rec] = true
+		default:
+			return err
+		}
+	}
+	if len(records) >= 2 {
+		return requestAtFault(br)
+	}
+	return nil
+}
+
+// unsent returns the entries of batch still pending (a probe may have
+// settled some of them).
+func unsent(batch []*entry) []*entry {
+	for _, en := range batch {
+		if en.state != statePending {
+			return slices.DeleteFunc(slices.Clone(batch), func(en *entry) bool { return en.state != statePending })
+		}
+	}
+	return batch
+}
+
+// dropRejected drops the entries the service rejected alone: each is logged
+// with the service's message and counted.
+func (e *ciExporter) dropRejected(ctx context.Context, s *pushState) {
+	if len(s.rejected) == 0 {
+		return
+	}
+	for i, en := range s.rejected {
+		en.state = stateDropped
+		e.logger.Warn("Collective Insights rejected an entry (400 Bad Request); it is dropped",
+			zap.String("ioc_type", en.iocType), zap.String("ioc_value", en.value),
+			zap.String("incident_id", en.rec.incidentID), zap.String("message", s.messages[i]))
+	}
+	e.telemetry.CollectiveInsightsEntriesRejected.Add(ctx, int64(len(s.rejected)))
+}
+
+// markSent records a successful POST: entry states, metrics and, unless in
+// debug mode, the de-dup state, the daily count and the persisted state.
 func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState) {
+	for _, en := range batch {
+		en.state = stateSent
+	}
+	s.committed += len(batch)
+	e.telemetry.CollectiveInsightsEntriesSubmitted.Add(ctx, int64(len(batch)))
+	if !e.record {
+		return
+	}
 	now := e.now()
 	nowSec := now.Unix()
 	day := utcDay(now)
@@ -335,7 +470,6 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 	}
 	e.mu.Lock()
 	for _, en := range batch {
-		en.state = stateSent
 		if start, ok := e.dedup.add(en.key, nowSec); ok && items != nil {
 			items = append(items, dedupItem{key: en.key, ts: start})
 		}
@@ -343,8 +477,6 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 	warn := e.budget.commit(day, len(batch))
 	count := e.budget.count
 	e.mu.Unlock()
-	s.committed += len(batch)
-	e.telemetry.CollectiveInsightsEntriesSubmitted.Add(ctx, int64(len(batch)))
 	if warn {
 		if e.cfg.DailyLimit > 0 {
 			e.logger.Warn("80% of daily_limit submitted today (UTC)", zap.Int("submitted_today", count), zap.Int("daily_limit", e.cfg.DailyLimit))
@@ -370,12 +502,15 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 	}
 }
 
-// remainingLogs copies the records that still have entries to submit.
-func remainingLogs(ld plog.Logs, entries []entry, numRecords int) plog.Logs {
-	keep := make([]bool, numRecords)
+// remainingLogs copies the records that still have entries to submit, each
+// with only the indicators of those entries: what was delivered, rejected,
+// skipped or de-duplicated is not in the copy, so the retry neither resends
+// nor recounts it (with dedup_window 0 and in debug mode too).
+func (e *ciExporter) remainingLogs(ld plog.Logs, entries []entry, numRecords int) plog.Logs {
+	keep := make([][]int, numRecords) // indicator positions still pending, per record
 	for i := range entries {
-		if entries[i].state == statePending {
-			keep[entries[i].rec.idx] = true
+		if en := &entries[i]; en.state == statePending {
+			keep[en.rec.idx] = append(keep[en.rec.idx], en.ind)
 		}
 	}
 	out := plog.NewLogs()
@@ -392,7 +527,7 @@ func remainingLogs(ld plog.Logs, entries []entry, numRecords int) plog.Logs {
 			slSet := false
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				if keep[idx] {
+				if keep[idx] != nil {
 					if !rlSet {
 						outRL = out.ResourceLogs().AppendEmpty()
 						rl.Resource().CopyTo(outRL.Resource())
@@ -405,11 +540,28 @@ func remainingLogs(ld plog.Logs, entries []entry, numRecords int) plog.Logs {
 						outSL.SetSchemaUrl(sl.SchemaUrl())
 						slSet = true
 					}
-					lrs.At(k).CopyTo(outSL.LogRecords().AppendEmpty())
+					lr := outSL.LogRecords().AppendEmpty()
+					lrs.At(k).CopyTo(lr)
+					e.keepIndicators(lr, lrs.At(k), keep[idx])
 				}
 				idx++
 			}
 		}
 	}
 	return out
+}
+
+// keepIndicators sets dst's indicators to src's indicators at positions
+// (ascending).
+func (e *ciExporter) keepIndicators(dst, src plog.LogRecord, positions []int) {
+	v, ok := src.Attributes().Get(e.cfg.Attributes.Indicators)
+	if !ok || v.Type() != pcommon.ValueTypeSlice || v.Slice().Len() == len(positions) {
+		return
+	}
+	all := v.Slice()
+	kept := dst.Attributes().PutEmptySlice(e.cfg.Attributes.Indicators)
+	kept.EnsureCapacity(len(positions))
+	for _, p := range positions {
+		all.At(p).CopyTo(kept.AppendEmpty())
+	}
 }

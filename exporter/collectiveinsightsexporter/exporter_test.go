@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,9 +19,20 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadatatest"
 )
+
+// publicOctet maps i to a third octet that keeps 203.0.x.y public
+// (203.0.113.0/24 is a documentation range).
+func publicOctet(i int) int {
+	if o := i % 256; o != 113 {
+		return o
+	}
+	return 112
+}
 
 // manyAlerts returns n alerts with k ip indicators each, all distinct.
 func manyAlerts(n, k int) []alert {
@@ -28,7 +40,7 @@ func manyAlerts(n, k int) []alert {
 	for i := range out {
 		a := alert{id: fmt.Sprintf("alert-%d", i), incidentID: fmt.Sprintf("inc-%d", i), title: "t"}
 		for j := 0; j < k; j++ {
-			a.inds = append(a.inds, ind{typ: "ip", value: fmt.Sprintf("203.0.%d.%d", i%256, j), field: "ipAddress"})
+			a.inds = append(a.inds, ind{typ: "ip", value: fmt.Sprintf("203.0.%d.%d", publicOctet(i), j), field: "ipAddress"})
 		}
 		out[i] = a
 	}
@@ -86,22 +98,30 @@ func TestHeadersAndOptions(t *testing.T) {
 
 func isThrottle(err error) bool { return strings.Contains(err.Error(), "Throttle (") }
 
+// Every answer but a 2xx keeps the records for a retry: server-side
+// conditions, and operator faults (a key, an endpoint, a request the
+// operator must fix), which are also counted and logged with cause and fix.
 func TestStatusCodes(t *testing.T) {
 	tests := []struct {
 		name       string
 		status     int
 		header     map[string]string
 		body       string
-		permanent  bool
 		throttle   string
+		fault      string
 		logMessage string
 	}{
-		{name: "400", status: 400, body: `{"message":"ioc.value is not valid"}`, permanent: true, logMessage: "ioc.value is not valid"},
-		{name: "401", status: 401, body: `{"message":"Unauthorized"}`, permanent: true, logMessage: "invalid or lacks the Collective Insights permission"},
-		{name: "403", status: 403, permanent: true, logMessage: "invalid or lacks the Collective Insights permission"},
-		{name: "404", status: 404, permanent: true},
+		{name: "400 for every entry, even alone", status: 400, body: `{"message":"invalid organization_ids"}`, fault: "request",
+			logMessage: "every entry of the request is rejected, even alone"},
+		{name: "401", status: 401, body: `{"message":"Unauthorized"}`, fault: "api_key", logMessage: "invalid, revoked or lacks the Collective Insights permission"},
+		{name: "403", status: 403, fault: "api_key", logMessage: "set api_key to a valid Recorded Future token"},
+		{name: "404", status: 404, fault: "endpoint", logMessage: "set endpoint to the API base URL"},
+		{name: "405", status: 405, fault: "endpoint", logMessage: "is not the Collective Insights API"},
+		{name: "301", status: 301, header: map[string]string{"Location": "https://elsewhere.example/"}, fault: "redirect", logMessage: "redirects are refused"},
+		{name: "other 4xx", status: 418, fault: "request", logMessage: "the request was refused as a whole"},
 		{name: "408", status: 408},
 		{name: "429 with Retry-After", status: 429, header: map[string]string{"Retry-After": "7"}, throttle: "Throttle (7s)"},
+		{name: "429 with an absurd Retry-After is capped", status: 429, header: map[string]string{"Retry-After": "999999999"}, throttle: "Throttle (1h0m0s)"},
 		{name: "429 without Retry-After", status: 429},
 		{name: "500", status: 500, body: "internal error"},
 		{name: "502", status: 502},
@@ -123,29 +143,28 @@ func TestStatusCodes(t *testing.T) {
 			err := e.pushLogs(context.Background(), ld)
 			require.Error(t, err)
 			assert.NotContains(t, err.Error(), testAPIKey)
-			assert.Equal(t, tc.permanent, consumererror.IsPermanent(err), err.Error())
+			assert.False(t, consumererror.IsPermanent(err), err.Error())
 			if tc.throttle != "" {
 				assert.Contains(t, err.Error(), tc.throttle)
 			} else {
 				assert.False(t, isThrottle(err), err.Error())
 			}
-			if !tc.permanent {
-				var le consumererror.Logs
-				require.ErrorAs(t, err, &le)
-				assert.Equal(t, 2, le.Data().LogRecordCount())
-			}
-			if tc.logMessage != "" {
-				assert.Positive(t, e.logs.FilterMessageSnippet("").FilterFieldKey("message").Len()+
-					e.logs.FilterMessageSnippet(tc.logMessage).Len(), "want a log line with %q", tc.logMessage)
-				found := false
-				for _, l := range e.logs.All() {
-					line := l.Message + fmt.Sprint(l.ContextMap())
-					assert.NotContains(t, line, testAPIKey)
-					if strings.Contains(line, tc.logMessage) {
-						found = true
-					}
+			var le consumererror.Logs
+			require.ErrorAs(t, err, &le)
+			assert.Equal(t, 2, le.Data().LogRecordCount(), "nothing is dropped")
+			found := false
+			for _, l := range e.logs.All() {
+				line := l.Message + fmt.Sprint(l.ContextMap())
+				assert.NotContains(t, line, testAPIKey)
+				if tc.logMessage != "" && l.Level == zapcore.ErrorLevel && strings.Contains(line, tc.logMessage) {
+					found = true
 				}
-				assert.True(t, found, "no log line contains %q", tc.logMessage)
+			}
+			if tc.fault != "" {
+				assert.True(t, found, "no error log contains %q", tc.logMessage)
+				metadatatest.AssertEqualCollectiveInsightsOperatorFaults(t, e.tt, []metricdata.DataPoint[int64]{
+					{Value: 1, Attributes: attribute.NewSet(attribute.String("fault", tc.fault))},
+				}, metricdatatest.IgnoreTimestamp())
 			}
 			metadatatest.AssertEqualCollectiveInsightsRequests(t, e.tt, []metricdata.DataPoint[int64]{
 				{Value: int64(len(srv.requests())), Attributes: attribute.NewSet(attribute.Int("http.response.status_code", tc.status))},
@@ -154,6 +173,49 @@ func TestStatusCodes(t *testing.T) {
 	}
 }
 
+// A revoked key: every retry is counted, the error is logged at most once
+// a minute, and once the key works again everything arrives exactly once.
+func TestOperatorFaultHeldUntilFixed(t *testing.T) {
+	srv := newCIServer(t)
+	var revoked atomic.Bool
+	revoked.Store(true)
+	srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+		if revoked.Load() {
+			w.WriteHeader(401)
+			_, _ = w.Write([]byte(`{"message":"Invalid or missing API token"}`))
+			return true
+		}
+		return false
+	}
+	clock := &fakeClock{t: baseTime}
+	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.MaxBatchSize = 4 })
+	e.now = clock.now
+	ld := logsOf(manyAlerts(5, 2)...)
+	for i := 0; i < 5; i++ {
+		err := e.pushLogs(context.Background(), ld)
+		require.Error(t, err)
+		require.False(t, consumererror.IsPermanent(err))
+		var le consumererror.Logs
+		require.ErrorAs(t, err, &le)
+		require.Equal(t, 5, le.Data().LogRecordCount())
+		ld = le.Data()
+		clock.t = clock.t.Add(20 * time.Second)
+	}
+	// 5 attempts over 80 s: logged at 0 s and 60 s.
+	assert.Equal(t, 2, e.logs.FilterMessageSnippet("Collective Insights refused the request").FilterField(zap.String("fault", "api_key")).Len())
+	metadatatest.AssertEqualCollectiveInsightsOperatorFaults(t, e.tt, []metricdata.DataPoint[int64]{
+		{Value: 5, Attributes: attribute.NewSet(attribute.String("fault", "api_key"))},
+	}, metricdatatest.IgnoreTimestamp())
+
+	revoked.Store(false)
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+	assert.Len(t, srv.entries(), 10)
+	assert.ElementsMatch(t, srv.values(), slices.Compact(slices.Sorted(slices.Values(srv.values()))), "no entry twice")
+}
+
+// A handled 400 is a success: bisection delivers every other entry, the
+// rejected one is logged with the service's message and counted in its own
+// metric, and the push reports no error (exporterhelper drops nothing).
 func TestBadRequestIsolatesRejectedEntry(t *testing.T) {
 	srv := newCIServer(t)
 	srv.respond = func(_ int, req *ciRequest, w http.ResponseWriter) bool {
@@ -167,22 +229,74 @@ func TestBadRequestIsolatesRejectedEntry(t *testing.T) {
 		return false
 	}
 	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.MaxBatchSize = 8 })
-	err := e.pushLogs(context.Background(), logsOf(manyAlerts(10, 1)...))
-	require.Error(t, err)
-	assert.True(t, consumererror.IsPermanent(err))
-	accepted := 0
-	for _, r := range srv.requests() {
-		if r.req != nil {
-			accepted += len(r.req.Data)
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(10, 1)...)))
+	var accepted []string
+	for _, en := range srv.entries() {
+		accepted = append(accepted, en.IOC.Value)
+	}
+	var want []string
+	for i := 0; i < 10; i++ {
+		if i != 5 {
+			want = append(want, fmt.Sprintf("203.0.%d.0", i))
 		}
 	}
-	// Every entry but the rejected one arrived in a 200 answer.
+	assert.ElementsMatch(t, want, accepted, "every entry but the rejected one arrived, once")
 	metadatatest.AssertEqualCollectiveInsightsEntriesSubmitted(t, e.tt,
 		[]metricdata.DataPoint[int64]{{Value: 9}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, e.tt, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "rejected"))},
+	metadatatest.AssertEqualCollectiveInsightsEntriesRejected(t, e.tt,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	_, err := e.tt.GetMetric("otelcol_exporter_collective_insights_entries_skipped")
+	assert.Error(t, err, "a rejected entry is not a skipped one")
+	assert.Equal(t, 1, e.logs.FilterMessageSnippet("rejected an entry").FilterField(zapString("ioc_value", "203.0.5.0")).
+		FilterField(zapString("message", "invalid ip 203.0.5.0")).Len())
+}
+
+// When every entry is rejected even alone (a bad organization_ids), the
+// request is at fault: bisection stops after the probes, nothing is
+// dropped, and the records are kept for a retry.
+func TestBadRequestForWholeRequestStopsBisecting(t *testing.T) {
+	srv := newCIServer(t)
+	srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte(`{"message":"organization_ids: unknown organization"}`))
+		return true
+	}
+	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.OrganizationIDs = []string{"uhash:wrong"} })
+	err := e.pushLogs(context.Background(), logsOf(manyAlerts(64, 2)...))
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err))
+	assert.Contains(t, err.Error(), "every entry of the request is rejected, even alone")
+	var le consumererror.Logs
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 64, le.Data().LogRecordCount(), "nothing is dropped")
+	// 128 entries: 1 request + 7 halvings down to one entry + 2 probes.
+	assert.LessOrEqual(t, len(srv.requests()), 10)
+	_, err = e.tt.GetMetric("otelcol_exporter_collective_insights_entries_rejected")
+	assert.Error(t, err, "nothing is counted as rejected")
+	assert.Zero(t, e.logs.FilterMessageSnippet("rejected an entry").Len())
+	metadatatest.AssertEqualCollectiveInsightsOperatorFaults(t, e.tt, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("fault", "request"))},
 	}, metricdatatest.IgnoreTimestamp())
-	assert.Equal(t, 1, e.logs.FilterMessageSnippet("rejected an entry").FilterField(zapString("ioc_value", "203.0.5.0")).Len())
+}
+
+// Entries of a single record rejected one by one are that record's data at
+// fault (a value or a field the service refuses), not the request's: they
+// are dropped, logged and counted, and never block the queue.
+func TestBadRequestForOneRecordIsDataFault(t *testing.T) {
+	srv := newCIServer(t)
+	srv.respond = func(_ int, req *ciRequest, w http.ResponseWriter) bool {
+		if req.Data[0].Incident.ID == "inc-0" {
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte(`{"message":"incident.name is not valid"}`))
+			return true
+		}
+		return false
+	}
+	e := newTestExporter(t, srv.srv.URL, nil, nil)
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(1, 3)...)))
+	metadatatest.AssertEqualCollectiveInsightsEntriesRejected(t, e.tt,
+		[]metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+	assert.Equal(t, 3, e.logs.FilterMessageSnippet("rejected an entry").Len())
 }
 
 func TestRedirectRefusedAndTokenNotForwarded(t *testing.T) {
@@ -202,7 +316,7 @@ func TestRedirectRefusedAndTokenNotForwarded(t *testing.T) {
 	e := newTestExporter(t, redirector.URL, nil, nil)
 	err := e.pushLogs(context.Background(), logsOf(manyAlerts(1, 1)...))
 	require.Error(t, err)
-	assert.True(t, consumererror.IsPermanent(err))
+	assert.False(t, consumererror.IsPermanent(err), "an operator fault keeps the records")
 	assert.Contains(t, err.Error(), "redirects are refused")
 	assert.Zero(t, hits.Load())
 	assert.False(t, leaked.Load())
@@ -263,13 +377,13 @@ func TestPartialFailureReturnsUnsentRecords(t *testing.T) {
 func TestDedupAcrossUpdatedAlert(t *testing.T) {
 	srv := newCIServer(t)
 	e := newTestExporter(t, srv.srv.URL, nil, nil)
-	v1 := alert{id: "a1", incidentID: "i1", title: "t", inds: []ind{{typ: "ip", value: "203.0.113.1"}, {typ: "domain", value: "x.example"}}}
+	v1 := alert{id: "a1", incidentID: "i1", title: "t", inds: []ind{{typ: "ip", value: "203.0.114.1"}, {typ: "domain", value: "x.example"}}}
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(v1)))
 	v2 := v1
 	v2.inds = append(append([]ind(nil), v1.inds...), ind{typ: "hash", value: "abcdef0123456789abcdef0123456789abcdef01"})
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(v2)))
 	// The same indicator in another incident is a new entry.
-	other := alert{id: "a2", incidentID: "i2", title: "t", inds: []ind{{typ: "ip", value: "203.0.113.1"}}}
+	other := alert{id: "a2", incidentID: "i2", title: "t", inds: []ind{{typ: "ip", value: "203.0.114.1"}}}
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(other)))
 	reqs := srv.requests()
 	require.Len(t, reqs, 3)
@@ -323,29 +437,29 @@ func TestExclusions(t *testing.T) {
 	srv := newCIServer(t)
 	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
 		cfg.Exclude = ExcludeConfig{
-			CIDRs:    []string{"203.0.113.0/24", "2001:db8:1::/48"},
+			CIDRs:    []string{"203.0.114.0/24", "2a00:1450:1::/48"},
 			Domains:  []string{"Corp.Example."},
 			Verdicts: []string{"NoThreatsFound"},
 		}
 	})
 	a := alert{id: "a", title: "t", inds: []ind{
-		{typ: "ip", value: "203.0.113.77"},
-		{typ: "ip", value: "::ffff:203.0.113.78"},
-		{typ: "ip", value: "2001:db8:1::5"},
-		{typ: "ip", value: "198.51.100.1"},
+		{typ: "ip", value: "203.0.114.77"},
+		{typ: "ip", value: "::ffff:203.0.114.78"},
+		{typ: "ip", value: "2a00:1450:1::5"},
+		{typ: "ip", value: "198.51.101.1"},
 		{typ: "domain", value: "corp.example"},
 		{typ: "domain", value: "a.b.corp.example"},
 		{typ: "domain", value: "evilcorp.example"},
 		{typ: "url", value: "https://mail.corp.example:8443/x"},
-		{typ: "url", value: "http://203.0.113.9/y"},
-		{typ: "url", value: "http://[2001:db8:1::9]/z"},
+		{typ: "url", value: "http://203.0.114.9/y"},
+		{typ: "url", value: "http://[2a00:1450:1::9]/z"},
 		{typ: "url", value: "https://evil.example/corp.example"},
 		{typ: "hash", value: strings.Repeat("ab", 16), verdict: "noThreatsFound"},
 		{typ: "hash", value: strings.Repeat("cd", 16), verdict: "malicious"},
 	}}
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(a)))
 	assert.ElementsMatch(t, []string{
-		"ip:198.51.100.1@a", "domain:evilcorp.example@a", "url:https://evil.example/corp.example@a", "hash:" + strings.Repeat("cd", 16) + "@a",
+		"ip:198.51.101.1@a", "domain:evilcorp.example@a", "url:https://evil.example/corp.example@a", "hash:" + strings.Repeat("cd", 16) + "@a",
 	}, srv.values())
 	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, e.tt, []metricdata.DataPoint[int64]{
 		{Value: 8, Attributes: attribute.NewSet(attribute.String("reason", "excluded"))},
@@ -356,22 +470,22 @@ func TestExclusions(t *testing.T) {
 func TestUnusableRecordsAreSkipped(t *testing.T) {
 	srv := newCIServer(t)
 	e := newTestExporter(t, srv.srv.URL, nil, nil)
-	ld := logsOf(alert{id: "good", title: "t", inds: []ind{{typ: "ip", value: "192.0.2.1"}}},
+	ld := logsOf(alert{id: "good", title: "t", inds: []ind{{typ: "ip", value: "192.0.3.1"}}},
 		alert{id: "none", title: "t"},
 		alert{id: "empty", title: "t", inds: []ind{}},
-		alert{title: "no id at all", inds: []ind{{typ: "ip", value: "192.0.2.2"}}},
+		alert{title: "no id at all", inds: []ind{{typ: "ip", value: "192.0.3.2"}}},
 		alert{id: "bad-ind", title: "t", inds: []ind{{typ: "bogus", value: "x"}}},
 	)
 	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	bad := lrs.AppendEmpty()
 	bad.Attributes().PutStr("m365_defender.alert.id", "wrong-types")
-	bad.Attributes().PutStr("m365_defender.indicators", "203.0.113.1")
+	bad.Attributes().PutStr("m365_defender.indicators", "203.0.114.1")
 	bad2 := lrs.AppendEmpty()
 	bad2.Attributes().PutStr("m365_defender.alert.id", "wrong-mitre")
 	bad2.Attributes().PutEmptySlice("m365_defender.alert.mitre_techniques").AppendEmpty().SetInt(5)
 	bad2.Attributes().PutEmptySlice("m365_defender.indicators").AppendEmpty().SetEmptyMap().PutStr("type", "ip")
 	require.NoError(t, e.pushLogs(context.Background(), ld))
-	assert.Equal(t, []string{"ip:192.0.2.1@good"}, srv.values())
+	assert.Equal(t, []string{"ip:192.0.3.1@good"}, srv.values())
 	metadatatest.AssertEqualCollectiveInsightsRecordsSkipped(t, e.tt, []metricdata.DataPoint[int64]{
 		{Value: 4, Attributes: attribute.NewSet(attribute.String("reason", "invalid_attributes"))},
 		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "no_indicators"))},

@@ -65,6 +65,7 @@ func createDefaultConfig() component.Config {
 		MaxBatchSize:    DefaultMaxBatchSize,
 		DedupWindow:     DefaultDedupWindow,
 		DedupMaxEntries: DefaultDedupMaxEntries,
+		StripURLQuery:   true,
 		Attributes:      DefaultAttributes(),
 	}
 }

@@ -229,22 +229,28 @@ func TestHostileIndicatorValues(t *testing.T) {
 			want: []string{"ip 9.9.9.9"},
 		},
 		{
-			// The exporter does not judge routability (that is the receiver's
-			// rule for Defender evidence): another source's reserved
-			// addresses go through unless exclude.cidrs lists them.
-			name: "reserved addresses are the source's business",
+			// The receiver's public-IP rule (internal/ioc) applies again to
+			// values other sources or processors produce.
+			name: "only public IPs, also as URL hosts",
 			inds: []ind{
 				{typ: "ip", value: "255.255.255.255"},
 				{typ: "ip", value: "100.64.0.1"},
 				{typ: "ip", value: "192.0.2.1"},
+				{typ: "ip", value: "::ffff:10.1.2.3"},
+				{typ: "url", value: "http://10.0.0.1/x"},
+				{typ: "url", value: "http://[fe80::1]/y"},
+				{typ: "url", value: "http://0xa9.254.169.254/latest"},
+				{typ: "ip", value: "192.0.3.1"},
+				{typ: "url", value: "http://8.8.4.4/z"},
 			},
-			want: []string{"ip 255.255.255.255", "ip 100.64.0.1", "ip 192.0.2.1"},
+			want: []string{"ip 192.0.3.1", "url http://8.8.4.4/z"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newCIServer(t)
-			e := newTestExporter(t, srv.srv.URL, nil, nil)
+			// Normalisation only: the query is kept (see TestStripURLQuery).
+			e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.StripURLQuery = false })
 			require.NoError(t, e.pushLogs(context.Background(), logsOf(alert{id: "a", title: "t", inds: tt.inds})))
 			var got []string
 			for _, r := range srv.requests() {

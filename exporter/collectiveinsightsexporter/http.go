@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -17,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/retry"
 )
 
 const (
@@ -27,8 +27,12 @@ const (
 	maxLoggedMessage = 1024
 )
 
-// badRequestError is a 400 answer; permanent, but the exporter narrows it
-// down to the rejected entries.
+// maxRetryAfter caps a Retry-After from Collective Insights: a throttled
+// request waits at most this long before it is tried again.
+const maxRetryAfter = time.Hour
+
+// badRequestError is a 400 answer. sendBatch narrows it down to the entries
+// the service rejects, or decides that the request itself is at fault.
 type badRequestError struct {
 	message string
 }
@@ -37,11 +41,71 @@ func (e *badRequestError) Error() string {
 	return "Collective Insights rejected the request (400 Bad Request): " + e.message
 }
 
-// post sends one batch. The error is nil on 2xx, permanent for answers that
-// retrying cannot fix, a throttle error for 429/503 with Retry-After, and
-// plain (retryable) otherwise. No error carries request headers.
-func (e *ciExporter) post(ctx context.Context, batch []*entry) error {
-	body := e.enc.appendBody(make([]byte, 0, 256+len(batch)*384), batch)
+// Operator faults: answers that no retry of the same request can fix by
+// itself, and that dropping the data would not fix either. They are
+// retryable: the request stays queued until the operator fixes the cause.
+const (
+	faultAPIKey   = "api_key"
+	faultEndpoint = "endpoint"
+	faultRedirect = "redirect"
+	faultRequest  = "request"
+)
+
+// operatorFaultError names the cause and the fix; it never carries headers.
+type operatorFaultError struct {
+	fault   string
+	status  int
+	cause   string
+	fix     string
+	message string
+}
+
+func (e *operatorFaultError) Error() string {
+	return fmt.Sprintf("Collective Insights answered %d: %s; %s (the detections stay queued and are retried): %s",
+		e.status, e.cause, e.fix, e.message)
+}
+
+// operatorFault classifies an answer that is neither a success, a 400 nor
+// a retryable server-side condition.
+func (e *ciExporter) operatorFault(resp *http.Response) *operatorFaultError {
+	code := resp.StatusCode
+	f := &operatorFaultError{status: code, message: readMessage(resp)}
+	switch {
+	case code >= 300 && code < 400:
+		f.fault = faultRedirect
+		f.cause = fmt.Sprintf("POST %s redirects to %q, and redirects are refused so the API key is never sent elsewhere", e.url, resp.Header.Get("Location"))
+		f.fix = "set endpoint to the final base URL"
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		f.fault = faultAPIKey
+		f.cause = "the API token (api_key) is invalid, revoked or lacks the Collective Insights permission"
+		f.fix = "set api_key to a valid Recorded Future token with Collective Insights access"
+	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
+		f.fault = faultEndpoint
+		f.cause = fmt.Sprintf("POST %s is not the Collective Insights API", e.url)
+		f.fix = "set endpoint to the API base URL (" + DefaultEndpoint + ")"
+	default:
+		f.fault = faultRequest
+		f.cause = "the request was refused as a whole"
+		f.fix = "check endpoint, proxy_url, headers and organization_ids"
+	}
+	return f
+}
+
+// requestAtFault is the operator fault of a 400 that every entry gets even
+// alone: the request (e.g. organization_ids), not the data, is wrong.
+func requestAtFault(br *badRequestError) *operatorFaultError {
+	return &operatorFaultError{
+		fault: faultRequest, status: http.StatusBadRequest, message: br.message,
+		cause: "every entry of the request is rejected, even alone, so the request itself is at fault",
+		fix:   "check organization_ids and detection against the message",
+	}
+}
+
+// post sends one request body. The error is nil on 2xx; a *badRequestError
+// for 400; an *operatorFaultError (retryable) for 3xx, 401, 403, 404, 405
+// and other 4xx; a throttle error for 429/503 with Retry-After; plain
+// (retryable) otherwise. No error carries request headers.
+func (e *ciExporter) post(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("building the request: %w", err))
@@ -67,47 +131,42 @@ func (e *ciExporter) post(ctx context.Context, batch []*entry) error {
 	case code >= 200 && code < 300:
 		e.handleSuccess(ctx, resp)
 		return nil
-	case code >= 300 && code < 400:
-		return consumererror.NewPermanent(fmt.Errorf(
-			"POST %s answered %d redirecting to %q: redirects are refused so the API key is never sent elsewhere; set endpoint to the final URL",
-			e.url, code, resp.Header.Get("Location")))
 	case code == http.StatusBadRequest:
-		return consumererror.NewPermanent(&badRequestError{message: readMessage(resp)})
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		msg := readMessage(resp)
-		e.logger.Error("Collective Insights refused the API token: it is invalid or lacks the Collective Insights permission; check api_key",
-			zap.Int("status_code", code), zap.String("message", msg))
-		return consumererror.NewPermanent(fmt.Errorf(
-			"POST %s answered %d: the API token (api_key) is invalid or lacks the Collective Insights permission: %s", e.url, code, msg))
+		return &badRequestError{message: readMessage(resp)}
 	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
 		err := fmt.Errorf("POST %s answered %d (retryable): %s", e.url, code, readMessage(resp))
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			if delay, ok := parseRetryAfter(resp.Header.Get(headerRetryAfter), e.now()); ok {
+			if delay, ok := retry.ParseRetryAfter(resp.Header.Get(headerRetryAfter), e.now(), maxRetryAfter); ok {
 				return exporterhelper.NewThrottleRetry(err, delay)
 			}
 		}
 		return err
 	default:
-		return consumererror.NewPermanent(fmt.Errorf("POST %s answered %d: %s", e.url, code, readMessage(resp)))
+		return e.operatorFault(resp)
 	}
 }
 
-// parseRetryAfter parses delay-seconds or an HTTP-date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
+// faultLogInterval is the least time between two operator-fault logs.
+const faultLogInterval = time.Minute
+
+// reportOperatorFault counts a request refused for an operator-fixable
+// reason and logs the cause and the fix, at most once a minute: the retries
+// of a revoked key must not flood the log.
+func (e *ciExporter) reportOperatorFault(ctx context.Context, f *operatorFaultError) {
+	e.telemetry.CollectiveInsightsOperatorFaults.Add(ctx, 1,
+		metric.WithAttributeSet(attribute.NewSet(attribute.String("fault", f.fault))))
+	now := e.now()
+	e.faultLogMu.Lock()
+	due := e.lastFaultLog.IsZero() || now.Sub(e.lastFaultLog) >= faultLogInterval
+	if due {
+		e.lastFaultLog = now
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			secs = 0
-		}
-		return time.Duration(secs) * time.Second, true
+	e.faultLogMu.Unlock()
+	if due {
+		e.logger.Error("Collective Insights refused the request: "+f.cause+"; "+f.fix+
+			". Nothing is dropped: the detections stay in the queue and are retried until this is fixed",
+			zap.String("fault", f.fault), zap.Int("status_code", f.status), zap.String("message", f.message))
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
 }
 
 // ciResponse is the lenient view of a 200 answer.

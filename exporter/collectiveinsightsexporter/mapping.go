@@ -2,7 +2,6 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,9 +18,9 @@ const (
 	reasonNoIndicators      = "no_indicators"
 	reasonInvalidAttributes = "invalid_attributes"
 	reasonInvalidIndicator  = "invalid_indicator"
+	reasonNotPublic         = "not_public"
 	reasonExcluded          = "excluded"
 	reasonVerdict           = "verdict"
-	reasonRejected          = "rejected"
 )
 
 // maxTextLen bounds the per-record text fields (ids, names, types, malware,
@@ -57,6 +56,7 @@ type entry struct {
 	field   string
 	verdict string
 	key     uint64
+	ind     int // position in the record's indicators, for partial retries
 	state   uint8
 }
 
@@ -65,24 +65,29 @@ const (
 	statePending uint8 = iota
 	stateSent
 	stateDropped
+	// stateRejected: rejected alone by the service; dropped at the end of
+	// the push unless the request as a whole was found at fault.
+	stateRejected
 )
 
 // mapStats counts what mapRecord skipped inside a record.
 type mapStats struct {
 	invalidIndicators int
+	notPublic         int
 	excluded          int
 	verdict           int
 }
 
 // mapper turns log records into entries, following DESIGN.md "Mapping".
 type mapper struct {
-	attrs AttributesConfig
-	excl  *excluder
-	now   func() time.Time
+	attrs      AttributesConfig
+	excl       *excluder
+	stripQuery bool
+	now        func() time.Time
 }
 
 func newMapper(cfg *Config) *mapper {
-	return &mapper{attrs: cfg.Attributes, excl: newExcluder(cfg.Exclude), now: time.Now}
+	return &mapper{attrs: cfg.Attributes, excl: newExcluder(cfg.Exclude), stripQuery: cfg.StripURLQuery, now: time.Now}
 }
 
 // errNoIndicators marks a record without indicators (skipped, not an error).
@@ -179,8 +184,13 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 
 	start := len(out)
 	for i := 0; i < inds.Len(); i++ {
-		e, urlHost, hostIsIP, ok := m.mapIndicator(inds.At(i))
-		if !ok {
+		e, urlHost, hostIsIP, skip := m.mapIndicator(inds.At(i))
+		switch skip {
+		case "":
+		case reasonNotPublic:
+			st.notPublic++
+			continue
+		default:
 			st.invalidIndicators++
 			continue
 		}
@@ -194,10 +204,11 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 		}
 		// Duplicates (within the record or the push) are dropped by the exporter.
 		e.rec = rec
+		e.ind = i
 		e.key = dedupKey(e.iocType, e.value, rec.incidentID)
 		out = append(out, e)
 	}
-	if len(out) == start && st.invalidIndicators > 0 && st.excluded == 0 && st.verdict == 0 {
+	if len(out) == start && st.invalidIndicators > 0 && st.notPublic == 0 && st.excluded == 0 && st.verdict == 0 {
 		return out, st, fmt.Errorf("attribute %q: none of its %d indicators is usable", m.attrs.Indicators, inds.Len())
 	}
 	return out, st, nil
@@ -205,48 +216,69 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 
 // mapIndicator reads one element of the indicators slice and normalises its
 // value with internal/ioc; for a URL it also returns the URL's host and
-// whether that host is an IP. ok is false for an unusable indicator.
-func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsIP, ok bool) {
+// whether that host is an IP. skip is "" for a usable indicator, else
+// reasonNotPublic (an IP, or a URL's IP host, that is not public: the
+// receiver's rule, applied again to values other sources produce) or
+// reasonInvalidIndicator.
+func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsIP bool, skip string) {
 	if v.Type() != pcommon.ValueTypeMap {
-		return e, "", false, false
+		return e, "", false, reasonInvalidIndicator
 	}
 	im := v.Map()
 	typ, err := stringAttr(im, contract.IndicatorType)
 	if err != nil {
-		return e, "", false, false
+		return e, "", false, reasonInvalidIndicator
 	}
 	typ = strings.ToLower(typ)
 	value, err := stringAttr(im, contract.IndicatorValue)
 	if err != nil || value == "" || len(value) > ioc.MaxLen {
-		return e, "", false, false
+		return e, "", false, reasonInvalidIndicator
 	}
+	ok := false
 	switch typ {
 	case contract.TypeIP:
-		var a netip.Addr
-		if a, ok = ioc.IP(value); ok {
-			value = a.String()
+		if _, ok = ioc.IP(value); ok {
+			if value, ok = ioc.PublicIP(value); !ok {
+				return e, "", false, reasonNotPublic
+			}
 		}
 	case contract.TypeDomain:
 		value, ok = ioc.Domain(value)
 	case contract.TypeHash:
 		value, ok = ioc.Hash(value)
 	case contract.TypeURL:
-		value, urlHost, hostIsIP, ok = ioc.URL(value)
+		if value, urlHost, hostIsIP, ok = ioc.URL(value); ok && hostIsIP {
+			if _, public := ioc.PublicIP(urlHost); !public {
+				return e, "", false, reasonNotPublic
+			}
+		}
+		if ok && m.stripQuery {
+			value = stripQuery(value)
+		}
 	case contract.TypeVulnerability:
 		value, ok = ioc.CVE(value)
 	}
 	if !ok {
-		return e, "", false, false
+		return e, "", false, reasonInvalidIndicator
 	}
 	e.iocType = typ
 	e.value = value
 	if e.field, err = stringAttr(im, contract.IndicatorField); err != nil {
-		return e, "", false, false
+		return e, "", false, reasonInvalidIndicator
 	}
 	if e.verdict, err = stringAttr(im, contract.IndicatorVerdict); err != nil {
-		return e, "", false, false
+		return e, "", false, reasonInvalidIndicator
 	}
-	return e, urlHost, hostIsIP, true
+	return e, urlHost, hostIsIP, ""
+}
+
+// stripQuery cuts a URL normalised by ioc.URL at its query or fragment
+// (neither can occur before the path: the host has no "?" or "#").
+func stripQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
 
 // clip cuts s to at most maxTextLen bytes at a UTF-8 boundary.

@@ -3,7 +3,7 @@ package collectiveinsightsexporter
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
 func withStorage(id component.ID) func(*Config) {
@@ -78,9 +79,11 @@ func TestStartFailsWithMissingStorage(t *testing.T) {
 func TestDailyBudget(t *testing.T) {
 	srv := newCIServer(t)
 	clock := &fakeClock{t: time.Date(2026, 11, 20, 23, 0, 0, 0, time.UTC)}
-	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.DailyLimit = 10 })
+	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
+		cfg.DailyLimit = 10
+		cfg.RetryConfig.MaxElapsedTime = 0
+	})
 	e.now = clock.now
-	assert.Equal(t, 1, e.logs.FilterMessageSnippet("daily_limit holds entries back").Len(), "warns that retries must not give up")
 
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(8, 1)...)))
 	assert.Equal(t, 1, e.logs.FilterMessageSnippet("80% of daily_limit").Len())
@@ -127,19 +130,74 @@ func TestDailyBudgetConcurrentReservations(t *testing.T) {
 	assert.Equal(t, 4, b.reserve(1, 6))
 	assert.Equal(t, 0, b.reserve(1, 1))
 	b.release(4)
-	assert.False(t, b.commit(1, 6) && false)
-	assert.Equal(t, 4, b.reserve(1, 9))
+	assert.False(t, b.commit(1, 6), "6 of 10 is below the 80 % warning")
+	assert.Equal(t, 4, b.reserve(1, 9), "6 submitted: 4 left")
+	assert.True(t, b.commit(1, 4), "10 of 10 crosses the 80 % warning")
+	assert.Zero(t, b.reserve(1, 1))
 }
 
-func TestRetryAfterParsing(t *testing.T) {
-	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	d, ok := parseRetryAfter("30", now)
-	assert.True(t, ok)
-	assert.Equal(t, 30*time.Second, d)
-	d, ok = parseRetryAfter(now.Add(time.Minute).Format(http.TimeFormat), now)
-	assert.True(t, ok)
-	assert.Equal(t, time.Minute, d)
-	_, ok = parseRetryAfter("soon", now)
-	assert.False(t, ok)
+func TestUntilNextUTCDay(t *testing.T) {
 	assert.Equal(t, time.Hour, untilNextUTCDay(time.Date(2026, 11, 20, 23, 0, 0, 0, time.UTC)))
+	assert.Equal(t, 24*time.Hour, untilNextUTCDay(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)))
+}
+
+// blockingClient pauses the first Get (the store's load reads its meta key
+// first) until release is closed.
+type blockingClient struct {
+	storage.Client
+	once    sync.Once
+	inGet   chan struct{}
+	release chan struct{}
+}
+
+func (c *blockingClient) Get(ctx context.Context, key string) ([]byte, error) {
+	c.once.Do(func() {
+		close(c.inGet)
+		<-c.release
+	})
+	return c.Client.Get(ctx, key)
+}
+
+// loadState and persist take the store's lock and e.mu in the same order:
+// while loadState reads the store it does not hold e.mu (the old order
+// deadlocked against a concurrent persist), and both run concurrently.
+func TestLoadStateAndPersistLockOrder(t *testing.T) {
+	dir := t.TempDir()
+	storageID := storagetest.NewStorageID("state")
+	srv := newCIServer(t)
+	e := newTestExporter(t, srv.srv.URL, storagetest.NewStorageHost().WithFileBackedStorageExtension("state", dir), withStorage(storageID))
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(20, 2)...)))
+
+	bc := &blockingClient{Client: e.store.client, inGet: make(chan struct{}), release: make(chan struct{})}
+	e.store.client = bc
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.loadState(context.Background())
+	}()
+	<-bc.inGet
+	locked := e.mu.TryLock()
+	if locked {
+		e.mu.Unlock()
+	}
+	close(bc.release)
+	<-done
+	require.True(t, locked, "loadState holds e.mu while it waits for the store: the lock order of persist is inverted")
+
+	// Both at once, many times (run with -race).
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			e.loadState(context.Background())
+		}()
+		go func() {
+			defer wg.Done()
+			a := alert{id: fmt.Sprint("c", i), title: "t", inds: []ind{{typ: "ip", value: fmt.Sprintf("8.8.%d.%d", i/200, i%200+1)}}}
+			assert.NoError(t, e.pushLogs(context.Background(), logsOf(a)))
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 40+50, e.dedup.len())
 }

@@ -29,9 +29,11 @@ type TelemetryBuilder struct {
 	mu                                      sync.Mutex
 	registrations                           []metric.Registration
 	CollectiveInsightsEntriesDeduplicated   metric.Int64Counter
+	CollectiveInsightsEntriesRejected       metric.Int64Counter
 	CollectiveInsightsEntriesSkipped        metric.Int64Counter
 	CollectiveInsightsEntriesSubmitted      metric.Int64Counter
 	CollectiveInsightsEntriesSubmittedToday metric.Int64ObservableGauge
+	CollectiveInsightsOperatorFaults        metric.Int64Counter
 	CollectiveInsightsProcessed             metric.Int64Counter
 	CollectiveInsightsRecordsSkipped        metric.Int64Counter
 	CollectiveInsightsRequests              metric.Int64Counter
@@ -97,9 +99,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.CollectiveInsightsEntriesRejected, err = builder.meter.Int64Counter(
+		"otelcol_collective_insights_entries_rejected",
+		metric.WithDescription("Number of entries Collective Insights rejected one by one (400, isolated by bisection); they are logged and dropped. [Alpha]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.CollectiveInsightsEntriesSkipped, err = builder.meter.Int64Counter(
 		"otelcol_collective_insights_entries_skipped",
-		metric.WithDescription("Number of entries not submitted, by reason (invalid_indicator, excluded, verdict, rejected). [Alpha]"),
+		metric.WithDescription("Number of entries not submitted, by reason (invalid_indicator, not_public, excluded, verdict). [Alpha]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
@@ -113,6 +121,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_collective_insights_entries_submitted_today",
 		metric.WithDescription("Number of entries submitted during the current UTC day (the service caps submissions per day). [Alpha]"),
 		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.CollectiveInsightsOperatorFaults, err = builder.meter.Int64Counter(
+		"otelcol_collective_insights_operator_faults",
+		metric.WithDescription("Number of requests refused for a reason only the operator can fix (key, endpoint, request), by fault; their entries stay queued and are retried. Alert when it increases. [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.CollectiveInsightsProcessed, err = builder.meter.Int64Counter(

@@ -37,10 +37,26 @@ func AssertEqualCollectiveInsightsEntriesDeduplicated(t *testing.T, tt *componen
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualCollectiveInsightsEntriesRejected(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_collective_insights_entries_rejected",
+		Description: "Number of entries Collective Insights rejected one by one (400, isolated by bisection); they are logged and dropped. [Alpha]",
+		Unit:        "{entry}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_collective_insights_entries_rejected")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualCollectiveInsightsEntriesSkipped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_collective_insights_entries_skipped",
-		Description: "Number of entries not submitted, by reason (invalid_indicator, excluded, verdict, rejected). [Alpha]",
+		Description: "Number of entries not submitted, by reason (invalid_indicator, not_public, excluded, verdict). [Alpha]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -79,6 +95,22 @@ func AssertEqualCollectiveInsightsEntriesSubmittedToday(t *testing.T, tt *compon
 		},
 	}
 	got, err := tt.GetMetric("otelcol_collective_insights_entries_submitted_today")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualCollectiveInsightsOperatorFaults(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_collective_insights_operator_faults",
+		Description: "Number of requests refused for a reason only the operator can fix (key, endpoint, request), by fault; their entries stay queued and are retried. Alert when it increases. [Alpha]",
+		Unit:        "{request}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_collective_insights_operator_faults")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -25,12 +25,17 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.CollectiveInsightsEntriesDeduplicated.Add(context.Background(), 1)
+	tb.CollectiveInsightsEntriesRejected.Add(context.Background(), 1)
 	tb.CollectiveInsightsEntriesSkipped.Add(context.Background(), 1)
 	tb.CollectiveInsightsEntriesSubmitted.Add(context.Background(), 1)
+	tb.CollectiveInsightsOperatorFaults.Add(context.Background(), 1)
 	tb.CollectiveInsightsProcessed.Add(context.Background(), 1)
 	tb.CollectiveInsightsRecordsSkipped.Add(context.Background(), 1)
 	tb.CollectiveInsightsRequests.Add(context.Background(), 1)
 	AssertEqualCollectiveInsightsEntriesDeduplicated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCollectiveInsightsEntriesRejected(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCollectiveInsightsEntriesSkipped(t, testTel,
@@ -40,6 +45,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCollectiveInsightsEntriesSubmittedToday(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCollectiveInsightsOperatorFaults(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCollectiveInsightsProcessed(t, testTel,

@@ -1,0 +1,151 @@
+package collectiveinsightsexporter
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+)
+
+// A partial failure's retry carries only the indicators not yet accepted,
+// so nothing accepted is sent twice even when de-dup cannot catch it: with
+// dedup_window 0 and in debug mode (which records no de-dup state).
+func TestPartialRetryResendsNothingAccepted(t *testing.T) {
+	for name, mutate := range map[string]func(*Config){
+		"dedup_window 0": func(cfg *Config) { cfg.DedupWindow = 0 },
+		"debug":          func(cfg *Config) { cfg.Debug = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newCIServer(t)
+			srv.respond = func(n int, _ *ciRequest, w http.ResponseWriter) bool {
+				if n == 1 {
+					w.WriteHeader(503)
+					return true
+				}
+				return false
+			}
+			e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
+				cfg.MaxBatchSize = 2
+				mutate(cfg)
+			})
+			// A(a0,a1,a2) B(b0): POST 1 = a0 a1 (ok), POST 2 = a2 b0 (503).
+			ld := logsOf(manyAlerts(2, 3)[0], alert{id: "b", incidentID: "inc-b", title: "t", inds: []ind{{typ: "domain", value: "b.example.org"}}})
+			err := e.pushLogs(context.Background(), ld)
+			require.Error(t, err)
+			var le consumererror.Logs
+			require.ErrorAs(t, err, &le)
+			require.Equal(t, 2, le.Data().LogRecordCount())
+			require.NoError(t, e.pushLogs(context.Background(), le.Data()))
+
+			assert.ElementsMatch(t, []string{"ip:203.0.0.0@inc-0", "ip:203.0.0.1@inc-0", "ip:203.0.0.2@inc-0", "domain:b.example.org@inc-b"},
+				srv.values(), "each entry accepted exactly once")
+			reqs := srv.requests()
+			require.Len(t, reqs, 3)
+			assert.Len(t, reqs[2].req.Data, 2, "the retry sends a2 and b0 only")
+		})
+	}
+}
+
+// A dry run records nothing: no de-dup state, no daily count, nothing in
+// storage; going live on the same storage submits every entry again.
+func TestDebugRecordsNothing(t *testing.T) {
+	dir := t.TempDir()
+	storageID := storagetest.NewStorageID("state")
+	srv := newCIServer(t)
+	ld := logsOf(manyAlerts(30, 2)...)
+
+	dry := newTestExporter(t, srv.srv.URL, storagetest.NewStorageHost().WithFileBackedStorageExtension("state", dir), func(cfg *Config) {
+		withStorage(storageID)(cfg)
+		cfg.Debug = true
+	})
+	require.NoError(t, dry.pushLogs(context.Background(), ld))
+	require.NoError(t, dry.pushLogs(context.Background(), ld))
+	assert.Zero(t, dry.dedup.len())
+	assert.Zero(t, dry.submittedToday())
+	assert.Nil(t, dry.store, "no state is opened in debug mode")
+	assert.Len(t, srv.entries(), 120, "a dry run validates every push in full")
+	assert.Equal(t, 1, dry.logs.FilterMessageSnippet("debug: true: a dry run").Len())
+	require.NoError(t, dry.shutdown(context.Background()))
+
+	live := newTestExporter(t, srv.srv.URL, storagetest.NewStorageHost().WithFileBackedStorageExtension("state", dir), withStorage(storageID))
+	assert.Zero(t, live.dedup.len(), "the dry run left no state behind")
+	require.NoError(t, live.pushLogs(context.Background(), ld))
+	var liveEntries int
+	for _, r := range srv.requests()[len(srv.requests())-1:] {
+		assert.False(t, *r.req.Options.Debug)
+		liveEntries += len(r.req.Data)
+	}
+	assert.Equal(t, 60, liveEntries, "everything is submitted live")
+	assert.Equal(t, 60, live.submittedToday())
+}
+
+// A request is bounded in bytes as well as in entries: 500 entries with 64
+// MITRE codes of 1 KiB each are split into requests of at most 4 MiB, and
+// every entry arrives.
+func TestRequestBytesBound(t *testing.T) {
+	srv := newCIServer(t)
+	e := newTestExporter(t, srv.srv.URL, nil, nil)
+	alerts := manyAlerts(250, 2)
+	var mitre []string
+	for i := 0; i < maxMitreCodes; i++ {
+		mitre = append(mitre, fmt.Sprintf("T%04d.", i)+strings.Repeat("x", maxTextLen-6))
+	}
+	for i := range alerts {
+		alerts[i].mitre = mitre
+	}
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(alerts...)))
+	reqs := srv.requests()
+	require.Greater(t, len(reqs), 1)
+	for _, r := range reqs {
+		assert.LessOrEqual(t, len(r.body), maxRequestBytes)
+	}
+	assert.Len(t, srv.entries(), 500)
+}
+
+func TestAppendBatchBounds(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	ptrs := mappedEntries(cfg, logsOf(manyAlerts(10, 1)...))
+	enc := newBodyEncoder(cfg)
+	full := enc.appendBody(nil, ptrs)
+	one := enc.appendBody(nil, ptrs[:1])
+	body, n := enc.appendBatch(nil, ptrs, 10, len(full))
+	assert.Equal(t, 10, n)
+	assert.Equal(t, string(full), string(body))
+	body, n = enc.appendBatch(nil, ptrs, 10, len(full)-1)
+	assert.Equal(t, 9, n)
+	assert.Equal(t, string(enc.appendBody(nil, ptrs[:9])), string(body))
+	body, n = enc.appendBatch(nil, ptrs, 3, len(full))
+	assert.Equal(t, 3, n)
+	assert.Equal(t, string(enc.appendBody(nil, ptrs[:3])), string(body))
+	body, n = enc.appendBatch(nil, ptrs, 10, 1)
+	assert.Equal(t, 1, n, "a request holds at least one entry")
+	assert.Equal(t, string(one), string(body))
+}
+
+// strip_url_query (default true) drops query and fragment, which carry
+// victims' addresses and tokens; the URL still de-duplicates by what is
+// left.
+func TestStripURLQuery(t *testing.T) {
+	inds := []ind{
+		{typ: "url", value: "https://login.phish.example.net/a/b?email=victim@contoso.com&token=abc#frag"},
+		{typ: "url", value: "https://login.phish.example.net/a/b?email=other@contoso.com"},
+		{typ: "url", value: "https://phish.example.net/#dmljdGlt"},
+		{typ: "url", value: `https://phish.example.org\x?y`},
+	}
+	srv := newCIServer(t)
+	e := newTestExporter(t, srv.srv.URL, nil, nil)
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(alert{id: "a", title: "t", inds: inds})))
+	assert.Equal(t, []string{"url:https://login.phish.example.net/a/b@a", "url:https://phish.example.net/@a", "url:https://phish.example.org/x@a"}, srv.values())
+
+	srv = newCIServer(t)
+	e = newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.StripURLQuery = false })
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(alert{id: "a", title: "t", inds: inds})))
+	assert.Len(t, srv.values(), 4)
+	assert.Contains(t, srv.values(), "url:https://login.phish.example.net/a/b?email=victim@contoso.com&token=abc#frag@a")
+}
