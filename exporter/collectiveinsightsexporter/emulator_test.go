@@ -61,5 +61,5 @@ func TestAgainstEmulator(t *testing.T) {
 	err = bad.pushLogs(context.Background(), logsOf(alert{id: "a3", title: "t", inds: []ind{{typ: "ip", value: "192.0.3.77"}}}))
 	require.Error(t, err)
 	assert.False(t, consumererror.IsPermanent(err), "a wrong key holds the records until it is fixed")
-	assert.Contains(t, err.Error(), "invalid, revoked or lacks the Collective Insights permission")
+	assert.Contains(t, err.Error(), "invalid or lacks the Collective Insights permission (revoked, rotated or never granted)")
 }

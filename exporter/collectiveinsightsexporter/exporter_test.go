@@ -113,7 +113,7 @@ func TestStatusCodes(t *testing.T) {
 	}{
 		{name: "400 for every entry, even alone", status: 400, body: `{"message":"invalid organization_ids"}`, fault: "request",
 			logMessage: "every entry of the request is rejected, even alone"},
-		{name: "401", status: 401, body: `{"message":"Unauthorized"}`, fault: "api_key", logMessage: "invalid, revoked or lacks the Collective Insights permission"},
+		{name: "401", status: 401, body: `{"message":"Unauthorized"}`, fault: "api_key", logMessage: "invalid or lacks the Collective Insights permission (revoked, rotated or never granted)"},
 		{name: "403", status: 403, fault: "api_key", logMessage: "set api_key to a valid Recorded Future token"},
 		{name: "404", status: 404, fault: "endpoint", logMessage: "set endpoint to the API base URL"},
 		{name: "405", status: 405, fault: "endpoint", logMessage: "is not the Collective Insights API"},

@@ -77,7 +77,7 @@ func (e *ciExporter) operatorFault(resp *http.Response) *operatorFaultError {
 		f.fix = "set endpoint to the final base URL"
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		f.fault = faultAPIKey
-		f.cause = "the API token (api_key) is invalid, revoked or lacks the Collective Insights permission"
+		f.cause = "the API token (api_key) is invalid or lacks the Collective Insights permission (revoked, rotated or never granted)"
 		f.fix = "set api_key to a valid Recorded Future token with Collective Insights access"
 	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
 		f.fault = faultEndpoint

@@ -145,8 +145,8 @@ func TestFaultRejectedEntry(t *testing.T) {
 	assert.Contains(t, out, rejected.Value)
 }
 
-// TestFaultTokenRefused: a 401 from Collective Insights is permanent and says
-// what to fix; later submissions still go through.
+// TestFaultTokenRefused: a 401 from Collective Insights says what to fix and
+// holds the request for a retry; later submissions go through too.
 func TestFaultTokenRefused(t *testing.T) {
 	emu := newEmulator(t, 100)
 	emu.SetFaults(emulator.Faults{CI401: 1})

@@ -261,7 +261,11 @@ func expectedKey(ind emulator.Indicator) indicatorKey {
 	if incident == "" {
 		incident = ind.AlertID
 	}
-	return indicatorKey{ind.Type, ind.Value, incident}
+	value := ind.Value
+	if i := strings.IndexAny(value, "?#"); ind.Type == "url" && i >= 0 {
+		value = value[:i] // the exporter's default strip_url_query
+	}
+	return indicatorKey{ind.Type, value, incident}
 }
 
 // submittedKey is the key of one accepted entry (an entry without an
