@@ -122,6 +122,9 @@ func (e *Emulator) injectCIFault(w http.ResponseWriter, r *http.Request) bool {
 		e.ciRespond(w, http.StatusServiceUnavailable, "Service Unavailable")
 	case subtle.ConstantTimeCompare([]byte(r.Header.Get("X-RFToken")), []byte(e.cfg.APIKey)) != 1:
 		e.ciRespond(w, http.StatusUnauthorized, "Invalid or missing API token")
+	case e.faults.ciKeyRevoked():
+		e.stats.fault("CIKeyRevoked")
+		e.ciRespond(w, http.StatusUnauthorized, "Invalid or missing API token")
 	case e.faults.takeCount(&f.CI401):
 		e.stats.fault("CI401")
 		e.ciRespond(w, http.StatusUnauthorized, "Invalid or missing API token")

@@ -27,8 +27,9 @@ type Slow struct {
 // Faults are failures to inject. Counts mean "the next N requests"; each
 // fault is independent. Graph faults apply to requests that carry a valid
 // token, in this order: GraphSlow, Graph429, Graph5xx, GraphMalformedPages.
-// Collective Insights faults apply in this order: CIOutageUntil, CI401,
-// CI429, CI5xx, then schema validation, then CIRejectValue.
+// Collective Insights faults apply in this order: CIOutageUntil,
+// CIKeyRevoked, CI401, CI429, CI5xx, then schema validation, then
+// CIRejectValue.
 type Faults struct {
 	Graph429  Throttle
 	Graph5xx  ServerErrors
@@ -59,6 +60,9 @@ type Faults struct {
 	CIRejectValue string
 	// CI401 answers the next N requests with 401 despite a valid key.
 	CI401 int
+	// CIKeyRevoked answers every request with 401, as Recorded Future does
+	// for a revoked key, until SetFaults clears it (the key is restored).
+	CIKeyRevoked bool
 	// CIOutageUntil answers every request with 503 until this time.
 	CIOutageUntil time.Time
 }
@@ -136,6 +140,12 @@ func (s *faultState) ciOutage(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return now.Before(s.f.CIOutageUntil)
+}
+
+func (s *faultState) ciKeyRevoked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.CIKeyRevoked
 }
 
 func (s *faultState) ciRejectValue() string {

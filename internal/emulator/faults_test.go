@@ -177,6 +177,7 @@ func TestCIFaults(t *testing.T) {
 		{"429", Faults{CI429: Throttle{N: 1, RetryAfter: 2}}, []int{429, 200}},
 		{"5xx", Faults{CI5xx: ServerErrors{N: 2, Status: 502}}, []int{502, 502, 200}},
 		{"401", Faults{CI401: 1}, []int{401, 200}},
+		{"key revoked", Faults{CIKeyRevoked: true}, []int{401, 401, 401}},
 		{"outage", Faults{CIOutageUntil: time.Now().Add(time.Hour)}, []int{503, 503, 503}},
 		{"outage over", Faults{CIOutageUntil: time.Now().Add(-time.Second)}, []int{200}},
 	}
@@ -191,6 +192,14 @@ func TestCIFaults(t *testing.T) {
 			}
 		})
 	}
+	t.Run("key restored", func(t *testing.T) {
+		e := startEmulator(t, Config{})
+		e.SetFaults(Faults{CIKeyRevoked: true})
+		e.SetFaults(Faults{})
+		if status, body := postDetections(t, e, detectionsBody(validEntry)); status != 200 {
+			t.Errorf("after the key was restored: %d %s, want 200", status, body)
+		}
+	})
 }
 
 func TestCIRejectValueThenResendWithoutIt(t *testing.T) {

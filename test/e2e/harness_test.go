@@ -64,6 +64,9 @@ exporters:
   collective_insights:
     endpoint: {{.CIURL}}
     api_key: {{.APIKey}}
+{{- if .CIDebug}}
+    debug: true
+{{- end}}
     tls:
       ca_file: {{.CAFile}}
     timeout: 5s
@@ -102,6 +105,7 @@ type pipelineParams struct {
 	PollInterval, GraphTimeout               time.Duration
 	PageSize, MaxBatchSize                   int
 	Debug                                    bool
+	CIDebug                                  bool // the exporter's debug: a dry run
 }
 
 // newEmulator starts the emulator with the test credentials and stops it with the test.
