@@ -54,6 +54,29 @@
 // and detectionSource members newer than unknownFutureValue are replaced by
 // it, as Graph does.
 //
+// # Credentials
+//
+// The token endpoint runs the client credentials grant with the client
+// secret, or with a client_assertion: a JWT signed with the key of the
+// certificate registered on the application (ClientCertificatePEM; PS256 or
+// RS256, named by x5t#S256 or x5t, aud the token endpoint), or a federated
+// service account token (FederatedToken, what AKS workload identity
+// projects). Signatures, thumbprints, issuer, subject, audience and expiry
+// are verified, and refusals carry Entra ID's AADSTS codes. Managed identity
+// is served as App Service serves it, plain HTTP on loopback: set
+// IDENTITY_ENDPOINT to ManagedIdentityEndpoint and IDENTITY_HEADER to
+// ManagedIdentityHeader (azidentity's IMDS address is fixed and cannot be
+// redirected). Stats.TokensIssuedBy tells which credential got each token.
+//
+// # Graph faults
+//
+// Besides throttling, errors and slowness, the emulator can misbehave the
+// way production Graph has been seen to (Faults): ignore $filter or $top,
+// hand out a nextLink that points at its own page, serve a page beyond a
+// client's size limit, serve one alert as JSON nothing can decode (an
+// unescaped Windows path after its id and lastUpdateDateTime), and keep
+// failing the one window that holds a given instant.
+//
 // # Collective Insights
 //
 // Request bodies are validated strictly (unknown keys, nulls, types, value

@@ -32,6 +32,11 @@ type Config struct {
 	// TokenLifetime is the expires_in of issued tokens (default 1h); Graph
 	// answers 401 to a token past it.
 	TokenLifetime time.Duration
+	// ManagedIdentityClientID and ManagedIdentityResourceID name the
+	// user-assigned managed identity the managed identity endpoint serves
+	// besides the system-assigned one (defaults DefaultManagedIdentityID,
+	// DefaultManagedResourceID).
+	ManagedIdentityClientID, ManagedIdentityResourceID string
 	// Logger, when set, gets one human-readable line per request served.
 	Logger *log.Logger
 	// IdentityPort, GraphPort and CIPort fix the ports on 127.0.0.1;
@@ -54,6 +59,8 @@ const (
 type Emulator struct {
 	cfg       Config
 	certs     *certificates
+	keys      *credentialKeys // see credentialKeys
+	keysOnce  sync.Once
 	gen       *generator
 	store     *store
 	tokens    *tokenStore
@@ -65,9 +72,11 @@ type Emulator struct {
 	done chan struct{}
 
 	identityURL, graphURL, ciURL, foreignURL string
-	servers                                  []*http.Server
-	serving                                  sync.WaitGroup
-	closeOnce                                sync.Once
+	// managedIdentityURL is plain HTTP; identityHeader its secret.
+	managedIdentityURL, identityHeader string
+	servers                            []*http.Server
+	serving                            sync.WaitGroup
+	closeOnce                          sync.Once
 
 	// mutate serialises AddAlerts/UpdateAlerts and owns rng and nextIndex.
 	mutate    sync.Mutex
@@ -86,7 +95,7 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e := &Emulator{
-		cfg: cfg, certs: certs, gen: newGenerator(cfg.Seed, cfg.TenantID), store: newStore(),
+		cfg: cfg, certs: certs, identityHeader: newIdentityHeader(), gen: newGenerator(cfg.Seed, cfg.TenantID), store: newStore(),
 		tokens: newTokenStore(cfg.TokenLifetime), faults: &faultState{}, stats: newStatsCollector(),
 		ci: &submissions{}, snapshots: newSnapshotCache(), done: make(chan struct{}),
 		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7574617465)), nextIndex: cfg.Alerts,
@@ -95,17 +104,19 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	listeners := []struct {
-		url     *string
-		port    int
-		handler http.Handler
+		url       *string
+		port      int
+		handler   http.Handler
+		plainHTTP bool
 	}{
-		{&e.identityURL, cfg.IdentityPort, e.identityHandler()},
-		{&e.graphURL, cfg.GraphPort, e.graphHandler()},
-		{&e.ciURL, cfg.CIPort, e.ciHandler()},
-		{&e.foreignURL, 0, e.foreignHandler()},
+		{&e.identityURL, cfg.IdentityPort, e.identityHandler(), false},
+		{&e.graphURL, cfg.GraphPort, e.graphHandler(), false},
+		{&e.ciURL, cfg.CIPort, e.ciHandler(), false},
+		{&e.foreignURL, 0, e.foreignHandler(), false},
+		{&e.managedIdentityURL, 0, e.managedIdentityHandler(), true},
 	}
 	for _, l := range listeners {
-		if *l.url, err = e.serve(l.port, l.handler); err != nil {
+		if *l.url, err = e.serve(l.port, l.handler, l.plainHTTP); err != nil {
 			e.Close()
 			return nil, err
 		}
@@ -121,6 +132,8 @@ func withDefaults(cfg Config) (Config, error) {
 	setDefault(&cfg.ClientID, DefaultClientID)
 	setDefault(&cfg.ClientSecret, DefaultClientSecret)
 	setDefault(&cfg.APIKey, DefaultAPIKey)
+	setDefault(&cfg.ManagedIdentityClientID, DefaultManagedIdentityID)
+	setDefault(&cfg.ManagedIdentityResourceID, DefaultManagedResourceID)
 	if cfg.End.IsZero() {
 		cfg.End = time.Now()
 	}
@@ -142,7 +155,9 @@ func setDefault(s *string, def string) {
 	}
 }
 
-func (e *Emulator) serve(port int, handler http.Handler) (string, error) {
+// serve listens on 127.0.0.1:port with TLS, or plain HTTP for the managed
+// identity endpoint (App Service serves it so on loopback).
+func (e *Emulator) serve(port int, handler http.Handler, plainHTTP bool) (string, error) {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return "", fmt.Errorf("emulator: listen: %w", err)
@@ -156,6 +171,10 @@ func (e *Emulator) serve(port int, handler http.Handler) (string, error) {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	e.servers = append(e.servers, srv)
+	if plainHTTP {
+		e.serving.Go(func() { _ = srv.Serve(ln) })
+		return "http://" + ln.Addr().String(), nil
+	}
 	e.serving.Go(func() { _ = srv.ServeTLS(ln, "", "") })
 	return "https://" + ln.Addr().String(), nil
 }

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"cmp"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -24,9 +26,31 @@ type Slow struct {
 	Delay time.Duration
 }
 
+// Oversize pads the next N alerts_v2 pages that hold at least MinAlerts
+// alerts (0: any page) to Bytes bytes with JSON whitespace, so the page is
+// still valid but longer than a client's size limit. A client that re-reads
+// with a smaller $top gets pages under MinAlerts, which are served normally.
+type Oversize struct {
+	N, MinAlerts int
+	Bytes        int64
+}
+
+// FailWindow answers every alerts_v2 list request whose lastUpdateDateTime
+// window (from $filter; an unbounded side counts as containing everything)
+// contains At with Status (default 500), until Until (zero: until the
+// faults are replaced). Later windows are served normally.
+type FailWindow struct {
+	At     time.Time
+	Status int
+	Until  time.Time
+}
+
 // Faults are failures to inject. Counts mean "the next N requests"; each
 // fault is independent. Graph faults apply to requests that carry a valid
-// token, in this order: GraphSlow, Graph429, Graph5xx, GraphMalformedPages.
+// token, in this order: GraphSlow, Graph429, Graph5xx, GraphMalformedPages,
+// then, on alerts_v2 lists, GraphFailWindow, GraphIgnoreFilter,
+// GraphIgnoreTop, GraphRepeatNextLink and GraphOversize.
+// GraphPoisonAlert applies wherever its alert is served.
 // Collective Insights faults apply in this order: CIOutageUntil,
 // CIKeyRevoked, CI401, CI429, CI5xx, then schema validation, then
 // CIRejectValue.
@@ -51,6 +75,26 @@ type Faults struct {
 	// yet served and one already served: they get lastUpdateDateTime = now
 	// and so leave the query's window.
 	UpdateWhilePaging int
+	// GraphIgnoreFilter answers the next N alerts_v2 list requests as if
+	// they had no $filter: every alert of the tenant, in the order asked for.
+	GraphIgnoreFilter int
+	// GraphIgnoreTop answers the next N alerts_v2 list requests with pages
+	// of Graph's maximum (1000) whatever $top asked for.
+	GraphIgnoreTop int
+	// GraphRepeatNextLink points the next N alerts_v2 nextLinks at the
+	// request that returned them: a client that follows them reads the same
+	// page again.
+	GraphRepeatNextLink int
+	// GraphOversize serves pages larger than a client's size limit.
+	GraphOversize Oversize
+	// GraphPoisonAlert is the id of an alert served, every time and in every
+	// response holding it, with a string that is not valid JSON (an
+	// unescaped Windows path) after its lastUpdateDateTime: the page, and
+	// the alert alone, cannot be decoded. Its id and lastUpdateDateTime stay
+	// readable.
+	GraphPoisonAlert string
+	// GraphFailWindow keeps failing one lastUpdateDateTime window.
+	GraphFailWindow FailWindow
 
 	CI429 Throttle
 	CI5xx ServerErrors
@@ -134,6 +178,37 @@ func (s *faultState) takeCount(n *int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return take(n)
+}
+
+// takeOversize reports the size to pad a page of n alerts to, if due.
+func (s *faultState) takeOversize(alerts int) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := &s.f.GraphOversize
+	if alerts < o.MinAlerts {
+		return 0, false
+	}
+	return o.Bytes, take(&o.N)
+}
+
+// failWindow reports the status to answer a window [from, to) with, if the
+// GraphFailWindow fault holds it.
+func (s *faultState) failWindow(from, to, now time.Time) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fw := s.f.GraphFailWindow
+	switch {
+	case fw.At.IsZero(), !fw.Until.IsZero() && !now.Before(fw.Until),
+		!from.IsZero() && fw.At.Before(from), !to.IsZero() && !fw.At.Before(to):
+		return 0, false
+	}
+	return cmp.Or(fw.Status, http.StatusInternalServerError), true
+}
+
+func (s *faultState) poisonAlert() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.GraphPoisonAlert
 }
 
 func (s *faultState) ciOutage(now time.Time) bool {

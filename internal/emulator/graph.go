@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,8 @@ type graphResponse struct {
 	alerts int
 	// truncate is set by the GraphMalformedPages fault.
 	truncate bool
+	// padTo is the body size the GraphOversize fault asks for.
+	padTo int64
 	// includeUnknownEnums reflects Prefer: include-unknown-enum-members.
 	includeUnknownEnums bool
 }
@@ -135,6 +138,19 @@ func (e *Emulator) listAlerts(g *graphResponse, r *http.Request) {
 	if err != nil {
 		writeGraphError(g, http.StatusBadRequest, "BadRequest", err.Error())
 		return
+	}
+	if status, ok := e.faults.failWindow(q.filter.from, q.filter.to, time.Now()); ok {
+		e.stats.fault("GraphFailWindow")
+		writeGraphError(g, status, "UnknownError", http.StatusText(status))
+		return
+	}
+	if e.faults.takeCount(&e.faults.f.GraphIgnoreFilter) {
+		e.stats.fault("GraphIgnoreFilter")
+		q.filter = &filter{}
+	}
+	if e.faults.takeCount(&e.faults.f.GraphIgnoreTop) {
+		e.stats.fault("GraphIgnoreTop")
+		q.top = alertListLimits.maxTop
 	}
 	rs, offset, ok := e.resultSetFor(q, func() []pageItem {
 		e.store.mu.RLock()
@@ -239,6 +255,10 @@ func (e *Emulator) writePage(g *graphResponse, r *http.Request, q *listQuery, rs
 			host = e.foreignURL
 		}
 		nextLink = host + r.URL.Path + "?" + encodeODataQuery(q.carried, skipToken(rs.id, end))
+		if r.URL.Path == alertsPath && e.faults.takeCount(&e.faults.f.GraphRepeatNextLink) {
+			e.stats.fault("GraphRepeatNextLink")
+			nextLink = e.graphURL + r.URL.RequestURI()
+		}
 	} else {
 		e.snapshots.drop(rs.id)
 	}
@@ -258,6 +278,12 @@ func (e *Emulator) writePage(g *graphResponse, r *http.Request, q *listQuery, rs
 		buf.Write(body)
 	}
 	buf.WriteString("]}")
+	if r.URL.Path == alertsPath {
+		if size, ok := e.faults.takeOversize(len(bodies)); ok {
+			e.stats.fault("GraphOversize")
+			g.padTo = size
+		}
+	}
 	writeGraphBody(g, buf.Bytes())
 }
 
@@ -329,6 +355,10 @@ func (e *Emulator) getIncident(g *graphResponse, r *http.Request) {
 // caller holds e.store.mu.
 func (e *Emulator) alertBody(rec *alertRecord, includeUnknownEnums bool) []byte {
 	body, _ := e.gen.current(rec)
+	if id := e.faults.poisonAlert(); id != "" && rec.id == id {
+		e.stats.fault("GraphPoisonAlert")
+		body = poisoned(body)
+	}
 	if includeUnknownEnums || !rec.hasEvolvableEnum {
 		return body
 	}
@@ -365,6 +395,13 @@ func (e *Emulator) incidentBody(g *graphResponse, inc *incidentRecord, expand bo
 	return buf.Bytes()
 }
 
+// poisoned returns a copy of an alert's JSON with a member whose string
+// holds unescaped backslashes, as a producer that forgot to escape a Windows
+// path would send: "\W" is not a JSON escape, so no decoder accepts it.
+func poisoned(body []byte) []byte {
+	return slices.Concat(body[:len(body)-1], []byte(`,"commandLine":"C:\Windows\Temp\payload.exe"}`))
+}
+
 func withODataContext(body []byte, context string) []byte {
 	var buf bytes.Buffer
 	buf.WriteString(`{"@odata.context":`)
@@ -375,15 +412,34 @@ func withODataContext(body []byte, context string) []byte {
 }
 
 // writeGraphBody writes a 200 JSON body, cut in half by the
-// GraphMalformedPages fault.
+// GraphMalformedPages fault or padded by GraphOversize. The padding is
+// whitespace after the opening brace, streamed rather than built, so a
+// page over a client's limit of hundreds of megabytes costs the emulator
+// no memory.
 func writeGraphBody(g *graphResponse, body []byte) {
 	if g.truncate {
 		body = body[:len(body)/2]
 	}
+	size := max(g.padTo, int64(len(body)))
 	g.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
-	g.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	g.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	g.WriteHeader(http.StatusOK)
-	_, _ = g.Write(body)
+	if size == int64(len(body)) {
+		_, _ = g.Write(body)
+		return
+	}
+	if _, err := g.Write(body[:1]); err != nil {
+		return
+	}
+	spaces := bytes.Repeat([]byte{' '}, 64<<10)
+	for pad := size - int64(len(body)); pad > 0; {
+		n, err := g.Write(spaces[:min(pad, int64(len(spaces)))])
+		if err != nil { // the client refused the body: nothing more to do
+			return
+		}
+		pad -= int64(n)
+	}
+	_, _ = g.Write(body[1:])
 }
 
 func writeGraphError(w http.ResponseWriter, status int, code, message string) {

@@ -1,8 +1,10 @@
 package emulator
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -44,8 +46,9 @@ func (e *Emulator) handleOpenIDConfiguration(w http.ResponseWriter, r *http.Requ
 	})
 }
 
-// handleToken implements the client credentials grant with a client secret.
-// Errors mirror Microsoft Entra ID's codes so clients report them the same.
+// handleToken implements the client credentials grant with a client secret
+// or a client assertion (see assertions.go). Errors mirror Microsoft Entra
+// ID's codes so clients report them the same.
 func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	e.stats.tokenRequest()
 	tenant := r.PathValue("tenant")
@@ -61,23 +64,52 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeAADError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '"+form.Get("grant_type")+"'.")
 	case form.Get("client_id") != e.cfg.ClientID:
 		writeAADError(w, http.StatusUnauthorized, "invalid_client", 700016, "Application with identifier '"+form.Get("client_id")+"' was not found in the directory.")
-	case form.Get("client_secret") == "":
-		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-	case form.Get("client_secret") != e.cfg.ClientSecret:
-		writeAADError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
 	case !isGraphScope(form.Get("scope")):
 		writeAADError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+form.Get("scope")+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.")
 	default:
-		lifetime := int(e.cfg.TokenLifetime / time.Second)
-		writeJSON(w, http.StatusOK, map[string]any{
-			"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-			"access_token": e.tokens.issue(),
-		})
-		e.stats.tokenIssued()
-		e.logf("identity: issued a token to client %s (expires in %s)", e.cfg.ClientID, e.cfg.TokenLifetime)
+		kind, err := e.clientCredential(form, e.identityURL+"/"+tenant+"/oauth2/v2.0/token")
+		if err != nil {
+			var refused *assertionError
+			errors.As(err, &refused)
+			writeAADError(w, http.StatusUnauthorized, "invalid_client", refused.aadsts, refused.description)
+			break
+		}
+		e.issueToken(w, kind)
 		return
 	}
 	e.logf("identity: refused a token request for tenant %s", tenant)
+}
+
+// clientCredential checks the application credential of a token request and
+// returns its kind.
+func (e *Emulator) clientCredential(form url.Values, tokenEndpoint string) (string, error) {
+	secret, assertion := form.Get("client_secret"), form.Get("client_assertion")
+	switch {
+	case secret != "" && assertion != "":
+		return "", refuse(50027, "The request must contain 'client_assertion' or 'client_secret', not both.")
+	case assertion != "":
+		if form.Get("client_assertion_type") != jwtBearerAssertionType {
+			return "", refuse(50027, "Invalid client_assertion_type '%s'.", form.Get("client_assertion_type"))
+		}
+		return e.checkAssertion(assertion, e.cfg.ClientID, tokenEndpoint, time.Now())
+	case secret == "":
+		return "", refuse(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+	case secret != e.cfg.ClientSecret:
+		return "", refuse(7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
+	}
+	return "client_secret", nil
+}
+
+// issueToken answers a token request with a new Graph token; kind names the
+// credential that obtained it (Stats.TokensIssuedBy).
+func (e *Emulator) issueToken(w http.ResponseWriter, kind string) {
+	lifetime := int(e.cfg.TokenLifetime / time.Second)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+		"access_token": e.tokens.issue(),
+	})
+	e.stats.tokenIssued(kind)
+	e.logf("identity: issued a token to client %s with a %s (expires in %s)", e.cfg.ClientID, kind, e.cfg.TokenLifetime)
 }
 
 // isGraphScope reports whether scope asks for a Graph token. MSAL appends

@@ -16,7 +16,10 @@ type RequestKey struct {
 // Stats are counters since New.
 type Stats struct {
 	TokenRequests, TokensIssued int
-	GraphRequests               map[RequestKey]int
+	// TokensIssuedBy counts issued tokens by the credential that obtained
+	// them: client_secret, certificate, workload_identity, managed_identity.
+	TokensIssuedBy map[string]int
+	GraphRequests  map[RequestKey]int
 	// AlertsServed counts alert objects in Graph responses (list pages,
 	// single gets and expanded incidents).
 	AlertsServed int
@@ -63,7 +66,7 @@ type statsCollector struct {
 }
 
 func newStatsCollector() *statsCollector {
-	return &statsCollector{s: Stats{GraphRequests: map[RequestKey]int{}, CIRequests: map[int]int{}, FaultsInjected: map[string]int{}}}
+	return &statsCollector{s: Stats{GraphRequests: map[RequestKey]int{}, CIRequests: map[int]int{}, FaultsInjected: map[string]int{}, TokensIssuedBy: map[string]int{}}}
 }
 
 func (c *statsCollector) snapshot() Stats {
@@ -71,6 +74,7 @@ func (c *statsCollector) snapshot() Stats {
 	defer c.mu.Unlock()
 	s := c.s
 	s.GraphRequests, s.CIRequests, s.FaultsInjected = maps.Clone(c.s.GraphRequests), maps.Clone(c.s.CIRequests), maps.Clone(c.s.FaultsInjected)
+	s.TokensIssuedBy = maps.Clone(c.s.TokensIssuedBy)
 	return s
 }
 
@@ -81,7 +85,9 @@ func (c *statsCollector) update(f func(s *Stats)) {
 }
 
 func (c *statsCollector) tokenRequest() { c.update(func(s *Stats) { s.TokenRequests++ }) }
-func (c *statsCollector) tokenIssued()  { c.update(func(s *Stats) { s.TokensIssued++ }) }
+func (c *statsCollector) tokenIssued(kind string) {
+	c.update(func(s *Stats) { s.TokensIssued++; s.TokensIssuedBy[kind]++ })
+}
 func (c *statsCollector) fault(name string) {
 	c.update(func(s *Stats) { s.FaultsInjected[name]++ })
 }
