@@ -561,8 +561,9 @@ var notGlobal = func() []netip.Prefix {
 }()
 
 var (
-	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour   = netip.MustParsePrefix("2002::/16")
+	nat64Prefix    = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+	globalUnicast6 = netip.MustParsePrefix("2000::/3")
 )
 
 // PublicIP parses v as IP does and returns its canonical form when it is a
@@ -594,6 +595,11 @@ func PublicIP(v string) (string, bool) {
 
 func isGlobal(a netip.Addr) bool {
 	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	// IANA allocates IPv6 global unicast from 2000::/3 only; the rest of the
+	// space is reserved (netip's IsGlobalUnicast accepts it).
+	if a.Is6() && !globalUnicast6.Contains(a) {
 		return false
 	}
 	for _, p := range notGlobal {
