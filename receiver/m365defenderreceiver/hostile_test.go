@@ -97,12 +97,7 @@ func checkIndicators(t testing.TB, ins []indicator) {
 		seen[key] = true
 		switch in.Type {
 		case contract.TypeIP:
-			a, err := netip.ParseAddr(in.Value)
-			require.NoError(t, err)
-			require.Empty(t, a.Zone())
-			canon, ok := ioc.PublicIP(in.Value)
-			require.True(t, ok, "not public: %s", in.Value)
-			require.Equal(t, canon, in.Value)
+			requireReportableIP(t, in.Value)
 		case contract.TypeHash:
 			require.Regexp(t, hexRE, in.Value)
 			require.Contains(t, []int{32, 40, 64}, len(in.Value))
