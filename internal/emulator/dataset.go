@@ -208,3 +208,15 @@ func (e *Emulator) Forbidden() []string {
 	slices.Sort(out)
 	return out
 }
+
+// LastUpdate returns an alert's lastUpdateDateTime, for faults aimed at the
+// window that holds it.
+func (e *Emulator) LastUpdate(alertID string) (time.Time, bool) {
+	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
+	rec, ok := e.store.alertsByID[alertID]
+	if !ok {
+		return time.Time{}, false
+	}
+	return rec.lastUpdate, true
+}

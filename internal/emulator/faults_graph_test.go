@@ -176,7 +176,10 @@ func TestGraphFailWindowKeepsFailingUntilItEnds(t *testing.T) {
 	e := startEmulator(t, Config{Alerts: 30, Seed: 4})
 	c := newTestClient(t, e)
 	all := storedAlerts(e)
-	at := all[15].lastUpdate
+	at, ok := e.LastUpdate(all[15].id)
+	if !ok || !at.Equal(all[15].lastUpdate) {
+		t.Fatalf("LastUpdate(%s) = %v, %v", all[15].id, at, ok)
+	}
 	e.SetFaults(Faults{GraphFailWindow: FailWindow{At: at, Status: http.StatusServiceUnavailable}})
 	holding := windowQuery(all[10].lastUpdate, all[20].lastUpdate, 1000)
 	for i := range 3 {

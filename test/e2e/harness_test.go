@@ -178,10 +178,15 @@ func binaryPath(t testing.TB) string {
 	return bin
 }
 
-func startCollector(t testing.TB, configPath string) *collector {
+// startCollector runs the binary on configPath; env entries ("KEY=value")
+// are added to the test's environment.
+func startCollector(t testing.TB, configPath string, env ...string) *collector {
 	t.Helper()
 	c := &collector{out: &syncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(binaryPath(t), "--config", configPath)
+	if len(env) > 0 {
+		c.cmd.Env = append(os.Environ(), env...)
+	}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	require.NoError(t, c.cmd.Start())
 	go func() {

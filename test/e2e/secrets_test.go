@@ -12,10 +12,16 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
 )
 
+// azureSDKLogging turns on the Azure SDK's own logger (azcore/log, which
+// azidentity and MSAL's transport write to), printing to stderr: what an
+// operator sets to debug sign-in, so it must not leak either.
+const azureSDKLogging = "AZURE_SDK_GO_LOGGING=all"
+
 // TestSecretHygiene runs at debug log level with the debug exporter printing
-// every record in detail, through token expiry, refused and rejected
-// submissions, and then with a wrong client secret; neither the client secret,
-// any bearer token nor the Recorded Future key may appear in the output.
+// every record in detail and the Azure SDK's logger on, through token expiry,
+// refused and rejected submissions, and then with a wrong client secret;
+// neither the client secret, any bearer token nor the Recorded Future key may
+// appear in the output.
 func TestSecretHygiene(t *testing.T) {
 	emu := newEmulator(t, 200)
 	var rejected string
@@ -30,7 +36,7 @@ func TestSecretHygiene(t *testing.T) {
 	dir := t.TempDir()
 	p := defaultParams(t, emu, dir)
 	p.LogLevel, p.Debug = "debug", true
-	col := startCollector(t, writeConfig(t, dir, p))
+	col := startCollector(t, writeConfig(t, dir, p), azureSDKLogging)
 	waitFor(t, col, 2*time.Minute, func() (bool, string) {
 		return emu.Stats().EntriesAccepted > 0, "waiting for submissions"
 	})
@@ -47,7 +53,7 @@ func TestSecretHygiene(t *testing.T) {
 	dir2 := t.TempDir()
 	p2 := defaultParams(t, emu, dir2)
 	p2.LogLevel, p2.ClientSecret = "debug", wrongSecret
-	col2 := startCollector(t, writeConfig(t, dir2, p2))
+	col2 := startCollector(t, writeConfig(t, dir2, p2), azureSDKLogging)
 	waitFor(t, col2, time.Minute, func() (bool, string) {
 		return strings.Contains(col2.out.String(), "Poll failed"), "waiting for the refused sign-in to be logged"
 	})
@@ -56,6 +62,10 @@ func TestSecretHygiene(t *testing.T) {
 
 	require.Contains(t, output, "invalid or lacks the Collective Insights permission", "the 401 path did not run")
 	require.Contains(t, output, "Graph rejected the token (401)", "the token-expiry path did not run")
+	// The SDK's logger was on and saw the token requests, the refused one too.
+	require.Contains(t, output, "==> OUTGOING REQUEST", "the Azure SDK logger was not on")
+	require.Contains(t, output, "ClientSecretCredential.GetToken() acquired a token", "the Azure SDK logger did not see the sign-in")
+	require.Contains(t, col2.out.String(), "invalid_client", "the refused sign-in was not logged")
 	secrets := map[string]string{"client secret": clientSecret, "wrong client secret": wrongSecret, "Recorded Future API key": apiKey}
 	for i, token := range emu.IssuedTokens() {
 		secrets["bearer token "+string(rune('A'+i))] = token
