@@ -182,11 +182,18 @@ func binaryPath(t testing.TB) string {
 // are added to the test's environment.
 func startCollector(t testing.TB, configPath string, env ...string) *collector {
 	t.Helper()
-	c := &collector{out: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(binaryPath(t), "--config", configPath)
+	cmd := exec.Command(binaryPath(t), "--config", configPath)
 	if len(env) > 0 {
-		c.cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(os.Environ(), env...)
 	}
+	return startProcess(t, cmd)
+}
+
+// startProcess starts cmd (a collector binary, its environment set by the caller) and
+// kills it when the test ends.
+func startProcess(t testing.TB, cmd *exec.Cmd) *collector {
+	t.Helper()
+	c := &collector{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	require.NoError(t, c.cmd.Start())
 	go func() {
