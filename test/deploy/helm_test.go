@@ -120,7 +120,7 @@ func TestHelmValuesDeployTheProductionPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(v.AlternateConfig, production) {
-		t.Error("alternateConfig differs from the production collector-config.yaml: copy it again")
+		t.Error("alternateConfig differs from the production collector-config.yaml: copy it again (indented by two spaces)")
 	}
 	config, err := yaml.Marshal(v.AlternateConfig)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -140,7 +141,7 @@ func TestKubernetesClientSecret(t *testing.T) {
 	r := render(t, repoPath("deploy", "kubernetes"))
 	config := checkStatefulSet(t, r)
 	if want := readFile(t, repoPath("collector-config.yaml")); config != want {
-		t.Error("deploy/kubernetes/collector-config.yaml differs from the production collector-config.yaml: copy it again")
+		t.Error("deploy/kubernetes/collector-config.yaml differs from the production config: cp collector-config.yaml deploy/kubernetes/")
 	}
 	secret := r.secrets["otelcol-defender-ci"]
 	for _, key := range []string{"MS_TENANT", "MS_CLIENT_ID", "MS_CLIENT_SECRET", "RF_API_KEY"} {
@@ -164,8 +165,27 @@ func TestKubernetesAKSWorkloadIdentity(t *testing.T) {
 	if _, ok := secret.StringData["MS_CLIENT_SECRET"]; ok {
 		t.Error("the workload identity variant still carries a Microsoft client secret")
 	}
-	if !strings.Contains(config, "workload_identity:") || strings.Contains(config, "client_secret") {
+	// The production pipeline with only the receiver's credentials swapped.
+	var aks, production map[string]any
+	for _, c := range []struct {
+		doc  string
+		into *map[string]any
+	}{{config, &aks}, {readFile(t, repoPath("collector-config.yaml")), &production}} {
+		if err := yaml.Unmarshal([]byte(c.doc), c.into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receiver := aks["receivers"].(map[string]any)["m365_defender"].(map[string]any)
+	if receiver["workload_identity"] == nil || receiver["client_secret"] != nil {
 		t.Error("the workload identity config must use workload_identity and no client_secret")
+	}
+	for _, cfg := range []map[string]any{aks, production} {
+		for _, key := range []string{"tenant_id", "client_id", "client_secret", "workload_identity"} {
+			delete(cfg["receivers"].(map[string]any)["m365_defender"].(map[string]any), key)
+		}
+	}
+	if !reflect.DeepEqual(aks, production) {
+		t.Error("aks-workload-identity/collector-config.yaml must be the production config with only the receiver's credentials changed")
 	}
 	requireValid(t, config, map[string]string{"LISTEN_HOST": "10.1.2.3", "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token"})
 }
