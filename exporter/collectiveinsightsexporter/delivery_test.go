@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/assert"
@@ -148,4 +150,75 @@ func TestStripURLQuery(t *testing.T) {
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(alert{id: "a", title: "t", inds: inds})))
 	assert.Len(t, srv.values(), 4)
 	assert.Contains(t, srv.values(), "url:https://login.phish.example.net/a/b?email=victim@contoso.com&token=abc#frag@a")
+}
+
+// Many rejected entries in one request cost more than one push's bisection
+// budget: the entries not isolated yet are retried, never dropped, and the
+// retries deliver every good entry and drop only the rejected ones.
+func TestBisectionBudgetSpentRetriesTheRest(t *testing.T) {
+	srv := newCIServer(t)
+	bad := func(v string) bool { return strings.HasSuffix(v, ".0") } // 203.0.x.0: the first indicator of each alert
+	srv.respond = func(_ int, req *ciRequest, w http.ResponseWriter) bool {
+		for _, d := range req.Data {
+			if bad(d.IOC.Value) {
+				w.WriteHeader(400)
+				_, _ = w.Write([]byte(`{"message":"rejected ` + d.IOC.Value + `"}`))
+				return true
+			}
+		}
+		return false
+	}
+	e := newTestExporter(t, srv.srv.URL, nil, nil)
+	ld := logsOf(manyAlerts(40, 2)...)
+	pushes := 0
+	for {
+		pushes++
+		require.Less(t, pushes, 20, "no progress")
+		err := e.pushLogs(context.Background(), ld)
+		if err == nil {
+			break
+		}
+		assert.ErrorIs(t, err, errBisectBudget)
+		var le consumererror.Logs
+		require.ErrorAs(t, err, &le)
+		ld = le.Data()
+	}
+	assert.Greater(t, pushes, 1, "one push's budget cannot isolate 40 rejected entries")
+	var good int
+	for _, en := range srv.entries() {
+		require.False(t, bad(en.IOC.Value), en.IOC.Value)
+		good++
+	}
+	assert.Equal(t, 40, good, "every good entry arrived once")
+	assert.Equal(t, 40, e.logs.FilterMessageSnippet("rejected an entry").Len(), "every rejected entry logged once")
+}
+
+// A request fault needs a quiet service: right after requests were
+// accepted, a request whose every entry is rejected alone is a retry's
+// leftovers (data), dropped one by one; after requestFaultQuiet without an
+// accepted request it is held as a request fault.
+func TestRequestFaultNeedsNoRecentAcceptance(t *testing.T) {
+	srv := newCIServer(t)
+	var reject atomic.Bool
+	srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+		if reject.Load() {
+			w.WriteHeader(400)
+			return true
+		}
+		return false
+	}
+	clock := &fakeClock{t: baseTime}
+	e := newTestExporter(t, srv.srv.URL, nil, nil)
+	e.now = clock.now
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(1, 1)...)))
+
+	reject.Store(true)
+	clock.t = clock.t.Add(time.Minute)
+	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(3, 1)[1:]...)), "rejected alone, just after an acceptance: data")
+	assert.Equal(t, 2, e.logs.FilterMessageSnippet("rejected an entry").Len())
+
+	clock.t = clock.t.Add(requestFaultQuiet)
+	err := e.pushLogs(context.Background(), logsOf(manyAlerts(5, 1)[3:]...))
+	require.Error(t, err, "nothing accepted for requestFaultQuiet: the request is at fault")
+	assert.Contains(t, err.Error(), "the request itself is at fault")
 }

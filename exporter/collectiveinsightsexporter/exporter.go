@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -32,6 +33,18 @@ const bisectBudget = 64
 // and max_batch_size entries of 64 MITRE codes of 1 KiB each would make a
 // 32 MB request. A request holds at least one entry (at most ~90 KiB).
 const maxRequestBytes = 4 << 20
+
+// requestFaultQuiet: a 400 that every entry gets alone is judged a fault
+// of the request only when no request was accepted for this long (or since
+// start). The request's shape (organization_ids, detection) comes from the
+// configuration: while requests were just accepted it is sound, and what
+// looks like a request fault is the leftovers of a retry, every one of them
+// an entry the service rejects.
+const requestFaultQuiet = 5 * time.Minute
+
+// errBisectBudget is returned (retryable) when a push spent bisectBudget
+// before every entry of a 400 was isolated.
+var errBisectBudget = errors.New("Collective Insights rejected entries (400 Bad Request) and this push's bisection budget is spent")
 
 // errDailyLimit is returned (wrapped in a throttle error) when daily_limit
 // entries were already submitted today.
@@ -62,6 +75,8 @@ type ciExporter struct {
 
 	faultLogMu   sync.Mutex
 	lastFaultLog time.Time
+	// lastAccepted is when a request last got a 2xx (UnixNano; 0: never).
+	lastAccepted atomic.Int64
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*ciExporter, error) {
@@ -362,14 +377,9 @@ func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, body []byte,
 		return e.probeRequest(ctx, batch[0], br, s)
 	}
 	if s.budget < 2 {
-		// Out of budget: the rest of this batch is dropped as rejected, one log line for all.
-		for _, en := range batch {
-			en.state = stateDropped
-		}
-		e.telemetry.CollectiveInsightsEntriesRejected.Add(ctx, int64(len(batch)))
-		e.logger.Error("Collective Insights rejected a request (400 Bad Request) and the bisection budget is spent; its entries are dropped",
-			zap.Int("entries", len(batch)), zap.String("message", br.message))
-		return nil
+		// Only entries rejected alone are dropped: the rest goes back for a
+		// retry, whose fresh budget isolates the next ones.
+		return fmt.Errorf("%w; %d entries not isolated yet are retried", errBisectBudget, len(batch))
 	}
 	s.budget -= 2
 	mid := len(batch) / 2
@@ -392,6 +402,9 @@ func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, body []byte,
 // only drop good entries. An accepted probe shows the data is at fault.
 func (e *ciExporter) probeRequest(ctx context.Context, first *entry, br *badRequestError, s *pushState) error {
 	if s.probed || s.committed > 0 {
+		return nil
+	}
+	if last := e.lastAccepted.Load(); last != 0 && e.now().Sub(time.Unix(0, last)) < requestFaultQuiet {
 		return nil
 	}
 	s.probed = true
@@ -457,6 +470,7 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 		en.state = stateSent
 	}
 	s.committed += len(batch)
+	e.lastAccepted.Store(e.now().UnixNano())
 	e.telemetry.CollectiveInsightsEntriesSubmitted.Add(ctx, int64(len(batch)))
 	if !e.record {
 		return
