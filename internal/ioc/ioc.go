@@ -364,11 +364,10 @@ func urlHost(h string) (host string, isIP bool) {
 // endsInNumber is WHATWG's "ends in a number checker": the last label
 // (ignoring one trailing dot) is decimal digits or 0x-prefixed hex.
 func endsInNumber(h string) bool {
-	labels := strings.Split(h, ".")
-	if len(labels) > 1 && labels[len(labels)-1] == "" {
-		labels = labels[:len(labels)-1]
+	if len(h) > 1 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
 	}
-	last := labels[len(labels)-1]
+	last := h[strings.LastIndexByte(h, '.')+1:]
 	if last != "" && allDigits(last) {
 		return true
 	}
