@@ -30,9 +30,12 @@ type Slow struct {
 // alerts (0: any page) to Bytes bytes with JSON whitespace, so the page is
 // still valid but longer than a client's size limit. A client that re-reads
 // with a smaller $top gets pages under MinAlerts, which are served normally.
+// Chunked leaves out Content-Length, as Graph's streamed responses do, so
+// the client only learns the size by reading.
 type Oversize struct {
 	N, MinAlerts int
 	Bytes        int64
+	Chunked      bool
 }
 
 // FailWindow answers every alerts_v2 list request whose lastUpdateDateTime
@@ -180,15 +183,15 @@ func (s *faultState) takeCount(n *int) bool {
 	return take(n)
 }
 
-// takeOversize reports the size to pad a page of n alerts to, if due.
-func (s *faultState) takeOversize(alerts int) (int64, bool) {
+// takeOversize reports how to pad a page of n alerts, if due.
+func (s *faultState) takeOversize(alerts int) (Oversize, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := &s.f.GraphOversize
 	if alerts < o.MinAlerts {
-		return 0, false
+		return Oversize{}, false
 	}
-	return o.Bytes, take(&o.N)
+	return *o, take(&o.N)
 }
 
 // failWindow reports the status to answer a window [from, to) with, if the

@@ -134,6 +134,12 @@ func TestGraphOversizePagesAboveMinAlerts(t *testing.T) {
 	if n := e.Stats().FaultsInjected["GraphOversize"]; n != 2 {
 		t.Errorf("FaultsInjected[GraphOversize] = %d, want 2", n)
 	}
+	// Chunked: the same size, but the client learns it only by reading.
+	e.SetFaults(Faults{GraphOversize: Oversize{N: 1, Bytes: size, Chunked: true}})
+	resp, body := c.get(alertsPath + "?$top=10")
+	if ids, _ := pageIDs(t, body); len(body) != size || resp.ContentLength != -1 || len(ids) != 10 {
+		t.Errorf("chunked: body %d bytes, Content-Length %d, %d alerts", len(body), resp.ContentLength, len(ids))
+	}
 }
 
 func TestGraphPoisonAlertCannotBeDecodedEvenAlone(t *testing.T) {

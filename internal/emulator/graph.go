@@ -38,8 +38,10 @@ type graphResponse struct {
 	alerts int
 	// truncate is set by the GraphMalformedPages fault.
 	truncate bool
-	// padTo is the body size the GraphOversize fault asks for.
-	padTo int64
+	// padTo is the body size the GraphOversize fault asks for, sent
+	// without Content-Length when padChunked.
+	padTo      int64
+	padChunked bool
 	// includeUnknownEnums reflects Prefer: include-unknown-enum-members.
 	includeUnknownEnums bool
 }
@@ -279,9 +281,9 @@ func (e *Emulator) writePage(g *graphResponse, r *http.Request, q *listQuery, rs
 	}
 	buf.WriteString("]}")
 	if r.URL.Path == alertsPath {
-		if size, ok := e.faults.takeOversize(len(bodies)); ok {
+		if o, ok := e.faults.takeOversize(len(bodies)); ok {
 			e.stats.fault("GraphOversize")
-			g.padTo = size
+			g.padTo, g.padChunked = o.Bytes, o.Chunked
 		}
 	}
 	writeGraphBody(g, buf.Bytes())
@@ -422,7 +424,9 @@ func writeGraphBody(g *graphResponse, body []byte) {
 	}
 	size := max(g.padTo, int64(len(body)))
 	g.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
-	g.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if !g.padChunked {
+		g.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	}
 	g.WriteHeader(http.StatusOK)
 	if size == int64(len(body)) {
 		_, _ = g.Write(body)

@@ -44,6 +44,9 @@ func TestFaultGraphMisbehaves(t *testing.T) {
 			logged: regexp.MustCompile(`(?i)repeat|same nextLink|itself|loop`), injected: "GraphRepeatNextLink"},
 		{name: "page over the size limit", faults: emulator.Faults{GraphOversize: emulator.Oversize{N: 2, MinAlerts: 2, Bytes: oversizeBytes}}, pageSize: 500,
 			logged: regexp.MustCompile(`(?i)size limit|smaller \$top`), injected: "GraphOversize"},
+		// Graph streams its answers: without Content-Length the size shows only while reading.
+		{name: "page over the size limit, streamed", faults: emulator.Faults{GraphOversize: emulator.Oversize{N: 1, MinAlerts: 2, Bytes: oversizeBytes, Chunked: true}}, pageSize: 500,
+			logged: regexp.MustCompile(`(?i)size limit|smaller \$top`), injected: "GraphOversize"},
 	}
 	for _, mc := range cases {
 		t.Run(mc.name, func(t *testing.T) {
