@@ -24,15 +24,22 @@ type submissions struct {
 	mu      sync.Mutex
 	entries []Entry
 	seen    map[string]bool
+	// byOrganization indexes entries by the organization_ids of their request.
+	byOrganization map[string][]int
 }
 
-// add stores entries and returns how many repeat an earlier (ioc.type,
-// ioc.value, incident.id).
-func (s *submissions) add(entries []Entry) (duplicates int) {
+// add stores entries submitted for organizations and returns how many repeat
+// an earlier (ioc.type, ioc.value, incident.id).
+func (s *submissions) add(entries []Entry, organizations []string) (duplicates int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seen == nil {
-		s.seen = map[string]bool{}
+		s.seen, s.byOrganization = map[string]bool{}, map[string][]int{}
+	}
+	for _, org := range organizations {
+		for i := range entries {
+			s.byOrganization[org] = append(s.byOrganization[org], len(s.entries)+i)
+		}
 	}
 	for _, en := range entries {
 		key := en.IOC.Type + "\x00" + en.IOC.Value + "\x00"
@@ -94,7 +101,7 @@ func (e *Emulator) handleDetections(w http.ResponseWriter, r *http.Request) {
 	if debug {
 		e.stats.update(func(s *Stats) { s.EntriesDebug += len(req.Data) })
 	} else {
-		duplicates := e.ci.add(req.Data)
+		duplicates := e.ci.add(req.Data, req.OrganizationIDs)
 		e.stats.update(func(s *Stats) {
 			s.EntriesAccepted += len(req.Data)
 			s.EntriesDuplicate += duplicates

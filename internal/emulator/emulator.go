@@ -42,6 +42,9 @@ type Config struct {
 	// IdentityPort, GraphPort and CIPort fix the ports on 127.0.0.1;
 	// 0 picks a free one.
 	IdentityPort, GraphPort, CIPort int
+	// Tenants are further Microsoft tenants served on the same hosts, each
+	// with its own credentials and dataset (see Tenant).
+	Tenants []Tenant
 }
 
 // Credentials used when Config leaves them empty.
@@ -82,6 +85,9 @@ type Emulator struct {
 	mutate    sync.Mutex
 	rng       *rand.Rand
 	nextIndex int
+
+	// tenants serve Config.Tenants behind this emulator's hosts.
+	tenants []*Emulator
 }
 
 // New generates the dataset and starts the servers. Call Close when done.
@@ -94,14 +100,16 @@ func New(cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Emulator{
-		cfg: cfg, certs: certs, identityHeader: newIdentityHeader(), gen: newGenerator(cfg.Seed, cfg.TenantID), store: newStore(),
-		tokens: newTokenStore(cfg.TokenLifetime), faults: &faultState{}, stats: newStatsCollector(),
-		ci: &submissions{}, snapshots: newSnapshotCache(), done: make(chan struct{}),
-		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7574617465)), nextIndex: cfg.Alerts,
-	}
-	if err := e.generateInitial(); err != nil {
+	e, err := newTenant(cfg, certs)
+	if err != nil {
 		return nil, err
+	}
+	for _, t := range cfg.Tenants {
+		sub, err := newTenant(t.config(cfg), certs)
+		if err != nil {
+			return nil, err
+		}
+		e.tenants = append(e.tenants, sub)
 	}
 	listeners := []struct {
 		url       *string
@@ -109,8 +117,8 @@ func New(cfg Config) (*Emulator, error) {
 		handler   http.Handler
 		plainHTTP bool
 	}{
-		{&e.identityURL, cfg.IdentityPort, e.identityHandler(), false},
-		{&e.graphURL, cfg.GraphPort, e.graphHandler(), false},
+		{&e.identityURL, cfg.IdentityPort, e.routeByTenantPath(e.identityHandler()), false},
+		{&e.graphURL, cfg.GraphPort, e.routeByToken(e.graphHandler()), false},
 		{&e.ciURL, cfg.CIPort, e.ciHandler(), false},
 		{&e.foreignURL, 0, e.foreignHandler(), false},
 		{&e.managedIdentityURL, 0, e.managedIdentityHandler(), true},
@@ -120,6 +128,23 @@ func New(cfg Config) (*Emulator, error) {
 			e.Close()
 			return nil, err
 		}
+	}
+	for _, sub := range e.tenants {
+		sub.identityURL, sub.graphURL, sub.ciURL, sub.foreignURL = e.identityURL, e.graphURL, e.ciURL, e.foreignURL
+	}
+	return e, nil
+}
+
+// newTenant generates one tenant's dataset; New serves it.
+func newTenant(cfg Config, certs *certificates) (*Emulator, error) {
+	e := &Emulator{
+		cfg: cfg, certs: certs, identityHeader: newIdentityHeader(), gen: newGenerator(cfg.Seed, cfg.TenantID), store: newStore(),
+		tokens: newTokenStore(cfg.TokenLifetime), faults: &faultState{}, stats: newStatsCollector(),
+		ci: &submissions{}, snapshots: newSnapshotCache(), done: make(chan struct{}),
+		rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6d7574617465)), nextIndex: cfg.Alerts,
+	}
+	if err := e.generateInitial(); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -192,6 +217,9 @@ func (e *Emulator) Close() {
 			}
 		}
 		e.serving.Wait()
+		for _, sub := range e.tenants {
+			sub.Close()
+		}
 	})
 }
 
