@@ -220,7 +220,8 @@ func (e *Emulator) listIncidents(g *graphResponse, r *http.Request) {
 func (e *Emulator) resultSetFor(q *listQuery, compute func() []pageItem) (*resultSet, int, bool) {
 	query := q.carried.Encode()
 	if q.skipToken == "" {
-		return e.snapshots.add(query, compute()), 0, true
+		rs := e.snapshots.add(query, compute())
+		return rs, min(q.skip, len(rs.items)), true
 	}
 	id, offset, ok := parseSkipToken(q.skipToken)
 	if !ok {

@@ -233,3 +233,21 @@ func TestAlertJSONHasGraphShape(t *testing.T) {
 		}
 	}
 }
+
+// $skip starts the first page that many items in; the nextLink goes on from
+// there; more than Graph's cap of 500 is refused.
+func TestSkipStartsTheFirstPage(t *testing.T) {
+	e := startEmulator(t, Config{Alerts: 30})
+	c := newTestClient(t, e)
+	all, _ := c.listAll(alertsPath + "?$orderby=lastUpdateDateTime%20asc&$top=7")
+	skipped, pages := c.listAll(alertsPath + "?$orderby=lastUpdateDateTime%20asc&$top=7&$skip=12")
+	if !slices.Equal(skipped, all[12:]) || pages != 3 {
+		t.Errorf("$skip=12: %d alerts in %d pages, want the last %d of %v in 3", len(skipped), pages, len(all)-12, all)
+	}
+	if ids, _ := c.listAll(alertsPath + "?$top=7&$skip=500"); len(ids) != 0 {
+		t.Errorf("$skip past the end: %v", ids)
+	}
+	if resp, body := c.get(alertsPath + "?$skip=501"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("$skip=501: %d %s, want 400", resp.StatusCode, body)
+	}
+}

@@ -21,9 +21,13 @@ type listQuery struct {
 	descending bool
 	expand     bool   // $expand=alerts (incidents only)
 	skipToken  string // "" on the first page
+	skip       int    // $skip: items of the result set before the first page
 	// carried are the query options a nextLink repeats.
 	carried url.Values
 }
+
+// maxSkip is the largest $skip Graph accepts.
+const maxSkip = 500
 
 // listLimits describe what one collection accepts.
 type listLimits struct {
@@ -66,6 +70,18 @@ func parseListQuery(values url.Values, limits listLimits) (*listQuery, error) {
 				return nil, fmt.Errorf("The limit of '%d' for Top query has been exceeded. The value from the incoming request is '%d'.", limits.maxTop, n)
 			}
 			q.top = n
+		case "$skip":
+			// Both lists document $skip; Graph caps it (DESIGN.md, "Graph
+			// realities"). A nextLink carries the position in its skiptoken.
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("Invalid value '%s' for $skip query option found. The $skip query option requires a non-negative integer.", v)
+			}
+			if n > maxSkip {
+				return nil, fmt.Errorf("The limit of '%d' for Skip query has been exceeded. The value from the incoming request is '%d'.", maxSkip, n)
+			}
+			q.skip = n
+			continue
 		case "$orderby":
 			if !limits.canOrder {
 				return nil, fmt.Errorf("Query option '$orderby' is not supported for '%s'.", limits.fields.entity)

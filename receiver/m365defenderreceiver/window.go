@@ -136,7 +136,8 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 	w := l.w
 	next := r.windowURL(w, l.top, 0)
 	visited := map[string]bool{}
-	skip := 0 // items of this leaf consumed, when it is paged with $skip
+	skip := 0         // items of this leaf consumed, when it is paged with $skip
+	skipping := false // next is a $skip request of ours
 	for {
 		if *budget <= 0 {
 			return res, r.pageError(ctx, "window_limit", w, fmt.Errorf("%w: %d requests spent on [%s, %s) without finishing it; what was delivered is checkpointed and the rest is read next poll in smaller windows",
@@ -160,12 +161,12 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 						r.truncated(ctx, w, skip)
 						return res, nil
 					}
-					next = r.windowURL(w, 1, skip)
+					next, skipping = r.windowURL(w, 1, skip), true
 					continue
 				}
 				res.outcome, res.oversize = outcomeBadPage, oversize
 				return res, nil
-			case skip > 0 && errors.As(err, &se) && se.status == http.StatusBadRequest:
+			case skipping && errors.As(err, &se) && se.status == http.StatusBadRequest:
 				// Graph refused this $skip: its cap is lower than documented.
 				r.truncated(ctx, w, skip)
 				return res, nil
@@ -189,7 +190,7 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 			if err := r.checkNextLink(ctx, w, info.nextLink, visited); err != nil {
 				return res, err
 			}
-			next = info.nextLink
+			next, skipping = info.nextLink, false
 			continue
 		}
 		if isFull {
@@ -197,7 +198,7 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 				r.truncated(ctx, w, skip)
 				return res, nil
 			}
-			next = r.windowURL(w, l.top, skip)
+			next, skipping = r.windowURL(w, l.top, skip), true
 			continue
 		}
 		return res, nil
@@ -328,8 +329,15 @@ func queryEscape(s string) string {
 // poison alert) the error is returned at once.
 func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry bool) (plog.Logs, pageInfo, error) {
 	bo := r.retry.newBackoff()
+	var malformed error
 	for attempt := 1; ; attempt++ {
 		body, err := r.graph.get(ctx, pageURL, alertsPermission)
+		if err != nil && malformed != nil && ctx.Err() == nil && !errors.Is(err, errOversize) {
+			// Reading a malformed page again can fail by itself (Graph
+			// forgets a finished $skiptoken): the page stays the malformed one.
+			r.logger.Warn("Reading a malformed page again failed; narrowing the window instead", zap.Error(err))
+			return plog.Logs{}, pageInfo{}, malformed
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				reason := "request"
@@ -348,8 +356,9 @@ func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry 
 			return logs, info, nil
 		}
 		r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["malformed"])
+		malformed = fmt.Errorf("page malformed after %d attempt(s): %w", attempt, err)
 		if !retry || attempt >= r.retry.maxAttempts {
-			return plog.Logs{}, pageInfo{}, fmt.Errorf("page malformed after %d attempt(s): %w", attempt, err)
+			return plog.Logs{}, pageInfo{}, malformed
 		}
 		d := bo.NextBackOff()
 		r.logger.Warn("Malformed page from Graph; reading it again", zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))

@@ -256,3 +256,25 @@ func TestPoisonAlertIsSkipped(t *testing.T) {
 	assert.Equal(t, sortedCopy(append(want, uid("later", t0.Add(30*time.Second)))), sortedCopy(emittedUIDs(sink.AllLogs())))
 	metadatatest.AssertEqualM365DefenderAlertsSkipped(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 }
+
+// A 400 on a nextLink (an expired $skiptoken) fails the poll; only a 400 on
+// a $skip request of the receiver's own counts as Graph's $skip cap.
+func TestRefusedNextLinkIsAnErrorNotATruncation(t *testing.T) {
+	fg := newFakeGraph(t)
+	fg.addAlerts("n", 5, func(i int) time.Time { return t0.Add(-time.Duration(i+1) * time.Minute) })
+	fg.hook = func(w http.ResponseWriter, r *http.Request, _ int) bool {
+		if r.URL.Query().Get("$skip") == "" {
+			return false
+		}
+		writeJSON(w, 400, map[string]any{"error": map[string]any{"code": "BadRequest", "message": "The $skiptoken is invalid or has expired."}})
+		return true
+	}
+	cfg := testConfig(fg)
+	cfg.PageSize = 2
+	r := newTestReceiver(t, cfg, consumertest.NewNop(), nil, nil)
+	logs := observe(r)
+	err := r.poll(context.Background(), t0)
+	require.ErrorContains(t, err, "has expired")
+	assert.True(t, r.state.cursor.IsZero(), "the window is read again")
+	assert.Empty(t, logs.FilterMessageSnippet("A 1 ms window holds").All())
+}
