@@ -194,6 +194,13 @@ func (e *Emulator) expectedOf(rec *alertRecord) []Indicator {
 	return out
 }
 
+// IncidentCount is the number of incidents in the dataset.
+func (e *Emulator) IncidentCount() int {
+	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
+	return len(e.store.incidents)
+}
+
 // Forbidden returns, sorted, every value the dataset planted that must never
 // be submitted: non-public IPs, the customer's device addresses and names,
 // user and mailbox identities, connection source addresses, parent-process

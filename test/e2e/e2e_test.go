@@ -20,9 +20,6 @@ func TestEndToEnd(t *testing.T) {
 			dir := t.TempDir()
 			p := defaultParams(t, emu, dir)
 			p.Source = source
-			if source == "incidents" {
-				p.PageSize = 50
-			}
 			col := startCollector(t, writeConfig(t, dir, p))
 
 			waitFor(t, col, 3*time.Minute, allArrived(emu))

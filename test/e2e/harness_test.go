@@ -50,10 +50,10 @@ receivers:
       ca_file: {{.CAFile}}
     timeout: {{.GraphTimeout}}
     source: {{.Source}}
-    initial_lookback: 72h
+    initial_lookback: {{.InitialLookback}}
     poll_interval: {{.PollInterval}}
     page_size: {{.PageSize}}
-    max_requests_per_minute: 0
+    max_requests_per_minute: {{.MaxRequestsPerMinute}}
     storage: file_storage
 processors:
   memory_limiter:
@@ -103,7 +103,9 @@ type pipelineParams struct {
 	GraphURL, IdentityURL, CIURL, CAFile     string
 	StorageDir, Source, LogLevel             string
 	PollInterval, GraphTimeout               time.Duration
+	InitialLookback                          time.Duration
 	PageSize, MaxBatchSize                   int
+	MaxRequestsPerMinute                     int
 	Debug                                    bool
 	CIDebug                                  bool // the exporter's debug: a dry run
 }
@@ -111,10 +113,15 @@ type pipelineParams struct {
 // newEmulator starts the emulator with the test credentials and stops it with the test.
 func newEmulator(t testing.TB, alerts int) *emulator.Emulator {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{
-		TenantID: tenantID, ClientID: clientID, ClientSecret: clientSecret,
-		APIKey: apiKey, Alerts: alerts, Seed: 42,
-	})
+	return newEmulatorFrom(t, emulator.Config{Alerts: alerts})
+}
+
+// newEmulatorFrom is newEmulator for a dataset cfg describes (Alerts, Start,
+// End); the credentials and the seed are the harness's.
+func newEmulatorFrom(t testing.TB, cfg emulator.Config) *emulator.Emulator {
+	t.Helper()
+	cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.APIKey, cfg.Seed = tenantID, clientID, clientSecret, apiKey, 42
+	emu, err := emulator.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(emu.Close)
 	return emu
@@ -130,7 +137,7 @@ func defaultParams(t testing.TB, emu *emulator.Emulator, dir string) pipelinePar
 		TenantID: tenantID, ClientID: clientID, ClientSecret: clientSecret, APIKey: apiKey,
 		GraphURL: emu.GraphURL(), IdentityURL: emu.IdentityURL(), CIURL: emu.CIURL(), CAFile: caFile,
 		StorageDir: storage, Source: "alerts", LogLevel: "info",
-		PollInterval: 500 * time.Millisecond, GraphTimeout: 5 * time.Second,
+		PollInterval: 500 * time.Millisecond, GraphTimeout: 5 * time.Second, InitialLookback: 72 * time.Hour,
 		PageSize: 500, MaxBatchSize: 500,
 	}
 }
