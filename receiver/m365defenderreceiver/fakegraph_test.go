@@ -67,6 +67,8 @@ type fakeGraph struct {
 	ignoreFilter, ignoreTop bool
 	// poison lists alert ids whose JSON is broken in every page that holds them.
 	poison map[string]bool
+	// incidentsThrottled makes incident lookups answer 429 (Retry-After 1 h).
+	incidentsThrottled bool
 	// hook may answer a Graph request itself (return true).
 	hook func(w http.ResponseWriter, r *http.Request, call int) bool
 }
@@ -105,8 +107,13 @@ func newFakeGraph(t *testing.T) *fakeGraph {
 		fg.mu.Lock()
 		fg.incidentHits++
 		name, ok := fg.incidents[r.PathValue("id")]
-		forbidden := fg.incidentsForbidden
+		forbidden, throttled := fg.incidentsForbidden, fg.incidentsThrottled
 		fg.mu.Unlock()
+		if throttled {
+			w.Header().Set("Retry-After", "3600")
+			writeJSON(w, 429, map[string]any{"error": map[string]any{"code": "TooManyRequests", "message": "Too many requests."}})
+			return
+		}
 		if forbidden {
 			writeJSON(w, 403, map[string]any{"error": map[string]any{"code": "Forbidden", "message": "Missing application roles."}})
 			return

@@ -216,6 +216,24 @@ func TestIncidentLookupBudgetAndNegativeCache(t *testing.T) {
 	assert.Equal(t, incidentLookupsPerPoll+4, fg.incidentHits)
 }
 
+// A throttled lookup is neither retried nor waited for: the page goes out
+// and the id waits for the negative cache's TTL instead.
+func TestIncidentLookupThrottledDoesNotWait(t *testing.T) {
+	fg := newFakeGraph(t)
+	fg.add(incidentAlert("a1", "9", t0.Add(-time.Hour)), incidentAlert("a2", "9", t0.Add(-2*time.Hour)))
+	fg.incidentsThrottled = true
+	cfg := testConfig(fg)
+	cfg.Source = SourceIncidents
+	sink := new(consumertest.LogsSink)
+	r := newTestReceiver(t, cfg, sink, nil, nil)
+	var slept []time.Duration
+	r.incidents.lookups.sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	require.NoError(t, r.poll(context.Background(), t0))
+	assert.Equal(t, map[string]string{"a1": "", "a2": ""}, namesByAlert(sink.AllLogs()))
+	assert.Equal(t, 1, fg.incidentHits, "one attempt, and the failed id is not asked for again in the poll")
+	assert.Empty(t, slept)
+}
+
 // The incidents list answers 500 while alerts_v2 works: the alerts are
 // emitted at once without names, and once the list works again the next
 // alerts of those incidents carry their names (the list also clears the
