@@ -36,6 +36,9 @@ func TestSecretHygiene(t *testing.T) {
 	dir := t.TempDir()
 	p := defaultParams(t, emu, dir)
 	p.LogLevel, p.Debug = "debug", true
+	// Several pages, hence several pushes: the one the 401 refuses is not all of them
+	// (the whole backlog can be one sub-window, read in one page at the default size).
+	p.PageSize = 50
 	col := startCollector(t, writeConfig(t, dir, p), azureSDKLogging)
 	waitFor(t, col, 2*time.Minute, func() (bool, string) {
 		return emu.Stats().EntriesAccepted > 0, "waiting for submissions"
