@@ -59,6 +59,8 @@ lint:
 
 unit:
 	$(GO) test -race ./...
+	# Shutdown while the pipeline holds a page: a race shows only now and then.
+	$(GO) test -race -count=20 -run 'TestShutdownMidPage' ./receiver/m365defenderreceiver/
 
 # End to end: the built collector binary against the in-process emulator.
 e2e: $(BINARY)
