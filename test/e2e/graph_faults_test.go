@@ -29,15 +29,13 @@ type misbehaviourCase struct {
 	injected string
 }
 
-// TestFaultGraphMisbehaves: Graph ignores $filter or $top, hands out a
-// nextLink that points at its own page, or serves a page beyond the size
-// limit (issue 9). Each fault lasts a few requests, as in production; the
+// TestFaultGraphMisbehaves: Graph ignores $top, hands out a nextLink that
+// points at its own page, or serves a page beyond the size limit (issue 9;
+// for an ignored $filter see TestFaultGraphIgnoresFilterInsideTheLookback). Each fault lasts a few requests, as in production; the
 // receiver must refuse the bad answer (never split a window again and again
 // on it, never emit what lies outside the window) and read it again.
 func TestFaultGraphMisbehaves(t *testing.T) {
 	cases := []misbehaviourCase{
-		{name: "ignores $filter", faults: emulator.Faults{GraphIgnoreFilter: 3}, pageSize: 100,
-			logged: regexp.MustCompile(`(?i)outside`), injected: "GraphIgnoreFilter"},
 		{name: "ignores $top", faults: emulator.Faults{GraphIgnoreTop: 3}, pageSize: 100,
 			logged: regexp.MustCompile(`(?i)\$top|longer|more .*than`), injected: "GraphIgnoreTop"},
 		{name: "nextLink points at its own page", faults: emulator.Faults{GraphRepeatNextLink: 2}, pageSize: 100,
@@ -69,6 +67,73 @@ func TestFaultGraphMisbehaves(t *testing.T) {
 				mc.name, st.FaultsInjected[mc.injected], st.GraphRequestsTotal(), st.AlertsServed, st.EntriesAccepted, st.EntriesDuplicate)
 		})
 	}
+}
+
+// TestFaultGraphIgnoresFilterInsideTheLookback: the dataset spans 24 hours
+// and the receiver looks back 12; Graph ignores $filter on a few requests
+// and answers with the whole tenant. Every alert inside the lookback
+// arrives, and nothing from the alerts before it: a page holding alerts
+// outside the window is refused, never emitted.
+func TestFaultGraphIgnoresFilterInsideTheLookback(t *testing.T) {
+	const lookback = 12 * time.Hour
+	// Alerts this close to the lookback's start may fall on either side of
+	// it, depending on when the collector starts: they are not judged.
+	const margin = 5 * time.Minute
+	emu := newEmulator(t, 600)
+	start := time.Now()
+	inside, outside := map[indicatorKey]bool{}, map[indicatorKey]bool{}
+	for _, ind := range emu.Expected() {
+		at, ok := emu.LastUpdate(ind.AlertID)
+		require.True(t, ok)
+		switch age := start.Sub(at); {
+		case age < lookback-margin:
+			inside[expectedKey(ind)] = true
+		case age > lookback+margin:
+			outside[expectedKey(ind)] = true
+		}
+	}
+	for k := range inside {
+		delete(outside, k) // the same indicator of the same incident, also inside
+	}
+	require.NotEmpty(t, inside)
+	require.NotEmpty(t, outside)
+	emu.SetFaults(emulator.Faults{GraphIgnoreFilter: 3})
+	dir := t.TempDir()
+	p := defaultParams(t, emu, dir)
+	p.PageSize, p.InitialLookback = 100, lookback
+	col := startCollector(t, writeConfig(t, dir, p))
+	waitFor(t, col, 3*time.Minute, func() (bool, string) {
+		got := submitted(emu)
+		for k := range inside {
+			if !got[k] {
+				return false, fmt.Sprintf("waiting for %v, inside the lookback", k)
+			}
+		}
+		return true, ""
+	})
+	col.stop(t)
+
+	st := emu.Stats()
+	assert.Equal(t, 3, st.FaultsInjected["GraphIgnoreFilter"])
+	leaked := 0
+	for k := range submitted(emu) {
+		if outside[k] {
+			leaked++
+		}
+	}
+	assert.Zero(t, leaked, "entries of alerts older than the lookback were submitted")
+	assert.Regexp(t, `(?i)outside`, col.out.String())
+	t.Logf("ignored $filter ×3, lookback 12 h of a 24 h dataset: %d indicators inside arrived, %d of %d outside submitted; %d Graph requests",
+		len(inside), leaked, len(outside), st.GraphRequestsTotal())
+}
+
+// submitted is the set of keys of every accepted entry.
+func submitted(emu *emulator.Emulator) map[indicatorKey]bool {
+	got := map[indicatorKey]bool{}
+	for _, e := range emu.Submissions() {
+		got[submittedKey(e)] = true
+	}
+	return got
 }
 
 // TestFaultGraphPoisonAlert: one alert is served, every time, as JSON that
