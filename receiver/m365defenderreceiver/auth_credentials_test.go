@@ -2,11 +2,16 @@ package m365defenderreceiver
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -55,13 +60,73 @@ func TestCredentialKindsObtainTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			emu, cfg := emulatorCredentialConfig(t)
 			tt.set(t, emu, cfg)
+			sdkLog := captureAzureSDKLog(t)
 			sink := new(consumertest.LogsSink)
 			r := newTestReceiver(t, cfg, sink, nil, nil)
 			require.NoError(t, r.poll(context.Background(), time.Now()))
 			assert.Equal(t, 20, sink.LogRecordCount())
 			st := emu.Stats()
 			assert.Equal(t, map[string]int{tt.kind: 1}, st.TokensIssuedBy)
+
+			// The credential's secrets never reach the Azure SDK's own log
+			// (what AZURE_SDK_GO_LOGGING=all prints), which did see the sign-in.
+			log := sdkLog()
+			require.Contains(t, log, "acquired a token")
+			secrets := append(emu.IssuedTokens(), emu.ManagedIdentityHeader())
+			if cfg.WorkloadIdentity != nil {
+				secrets = append(secrets, readTokenFile(t, cfg.WorkloadIdentity.TokenFile))
+			}
+			if cfg.ClientCertificatePath != "" {
+				secrets = append(secrets, privateKeyBase64(t, emu.ClientCertificatePEM()))
+			}
+			for _, secret := range secrets {
+				assert.NotContains(t, log, secret)
+			}
 		})
+	}
+}
+
+// captureAzureSDKLog collects everything azidentity and azcore log (their
+// own logger, not the collector's) until the test ends; the returned func
+// reads what was collected so far.
+func captureAzureSDKLog(t *testing.T) func() string {
+	var mu sync.Mutex
+	var b strings.Builder
+	azlog.SetListener(func(_ azlog.Event, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		b.WriteString(msg)
+		b.WriteByte('\n')
+	})
+	t.Cleanup(func() { azlog.SetListener(nil) })
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return b.String()
+	}
+}
+
+func readTokenFile(t *testing.T, path string) string {
+	t.Helper()
+	if path == "" {
+		path = os.Getenv("AZURE_FEDERATED_TOKEN_FILE")
+	}
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(data)
+}
+
+// privateKeyBase64 returns 64 characters from the middle of the PRIVATE KEY
+// block of a PEM file (its start is the same DER header for every key).
+func privateKeyBase64(t *testing.T, data []byte) string {
+	t.Helper()
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		require.NotNil(t, block, "no private key in the PEM")
+		if block.Type == "PRIVATE KEY" {
+			return base64.StdEncoding.EncodeToString(block.Bytes)[400:464]
+		}
 	}
 }
 
