@@ -40,8 +40,12 @@ type options struct {
 	summaryInterval time.Duration
 	expireEvery     time.Duration
 	ciOutage        time.Duration
+	failWindowFor   time.Duration
 	caFile, envFile string
-	quiet           bool
+	// clientCertFile and federatedTokenFile receive the certificate
+	// credential (cert and key) and a workload identity token.
+	clientCertFile, federatedTokenFile string
+	quiet                              bool
 }
 
 func parseFlags(args []string, output io.Writer) (*options, error) {
@@ -75,6 +79,22 @@ func parseFlags(args []string, output io.Writer) (*options, error) {
 	fs.IntVar(&f.GraphMalformedPages, "graph-malformed", 0, "answer the next N Graph requests with truncated JSON")
 	fs.IntVar(&f.ForeignNextLink, "foreign-nextlink", 0, "point the next N nextLinks at the foreign host")
 	fs.IntVar(&f.UpdateWhilePaging, "update-while-paging", 0, "update alerts before each of the next N follow-up pages")
+	fs.IntVar(&f.GraphIgnoreFilter, "graph-ignore-filter", 0, "answer the next N alerts_v2 lists as if they had no $filter")
+	fs.IntVar(&f.GraphIgnoreTop, "graph-ignore-top", 0, "answer the next N alerts_v2 lists with pages of 1000 whatever $top says")
+	fs.IntVar(&f.GraphRepeatNextLink, "graph-repeat-nextlink", 0, "point the next N alerts_v2 nextLinks at their own page")
+	fs.IntVar(&f.GraphOversize.N, "graph-oversize", 0, "pad the next N alerts_v2 pages of at least -graph-oversize-min-alerts alerts to -graph-oversize-bytes")
+	fs.IntVar(&f.GraphOversize.MinAlerts, "graph-oversize-min-alerts", 2, "only pages with at least this many alerts are padded")
+	fs.Int64Var(&f.GraphOversize.Bytes, "graph-oversize-bytes", 257<<20, "size of a padded page (the receiver refuses more than 256 MiB)")
+	fs.BoolVar(&f.GraphOversize.Chunked, "graph-oversize-chunked", false, "send padded pages without Content-Length, as Graph streams")
+	fs.StringVar(&f.GraphPoisonAlert, "graph-poison-alert", "", "serve the alert with this id as JSON nothing can decode")
+	fs.Func("graph-fail-window-at", "answer 500 to every alerts_v2 window holding this RFC 3339 instant", func(v string) error {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		f.GraphFailWindow.At = t
+		return err
+	})
+	fs.DurationVar(&o.failWindowFor, "graph-fail-window-for", 0, "how long -graph-fail-window-at lasts after start (0 = until the emulator stops)")
+	fs.StringVar(&o.clientCertFile, "client-cert-file", "", "write the certificate registered on the application, with its key (PEM), there")
+	fs.StringVar(&o.federatedTokenFile, "federated-token-file", "", "write a workload identity token (valid 1 h) there")
 	fs.DurationVar(&o.expireEvery, "expire-tokens-every", 0, "invalidate every issued token at this interval (0 = never)")
 	fs.IntVar(&f.CI429.N, "ci-429", 0, "answer the next N Collective Insights requests with 429")
 	fs.IntVar(&f.CI429.RetryAfter, "ci-retry-after", 1, "Retry-After seconds of Collective Insights 429s (negative = no header)")
@@ -114,16 +134,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.ciOutage > 0 {
 		o.faults.CIOutageUntil = time.Now().Add(o.ciOutage)
 	}
+	if o.failWindowFor > 0 {
+		o.faults.GraphFailWindow.Until = time.Now().Add(o.failWindowFor)
+	}
 	e.SetFaults(o.faults)
 
-	if o.caFile != "" {
-		if err := e.WriteCA(o.caFile); err != nil {
-			return err
+	for _, w := range []struct {
+		path  string
+		write func(string) error
+	}{{o.caFile, e.WriteCA}, {o.clientCertFile, e.WriteClientCertificate}, {o.federatedTokenFile, e.WriteFederatedToken}} {
+		if w.path != "" {
+			if err := w.write(w.path); err != nil {
+				return err
+			}
 		}
 	}
-	fmt.Fprintf(out, "%-20s %s (tenant %s)\n%-20s %s (%d alerts)\n%-20s %s\n%-20s %s\n",
+	fmt.Fprintf(out, "%-20s %s (tenant %s)\n%-20s %s (%d alerts)\n%-20s %s\n%-20s %s\n%-20s %s\n",
 		"identity platform", e.IdentityURL(), o.cfg.TenantID, "Microsoft Graph", e.GraphURL(), o.cfg.Alerts,
-		"Collective Insights", e.CIURL(), "foreign host", e.ForeignURL())
+		"Collective Insights", e.CIURL(), "foreign host", e.ForeignURL(), "managed identity", e.ManagedIdentityEndpoint())
 	if o.envFile != "" { // last: whoever waits for this file finds everything ready
 		if err := writeEnvFile(o.envFile, e, o.caFile); err != nil {
 			return err
@@ -175,9 +203,12 @@ func writeEnvFile(path string, e *emulator.Emulator, caFile string) error {
 		}
 		caPath = abs
 	}
+	// IDENTITY_ENDPOINT and IDENTITY_HEADER are the names azidentity's
+	// managed identity reads (the App Service source).
 	content := fmt.Sprintf("EMULATOR_IDENTITY_URL=%s\nEMULATOR_GRAPH_URL=%s\nEMULATOR_CI_URL=%s\nEMULATOR_FOREIGN_URL=%s\nEMULATOR_CA_FILE=%s\n"+
-		"MS_TENANT=%s\nMS_CLIENT_ID=%s\nMS_CLIENT_SECRET=%s\nRF_API_KEY=%s\n",
-		e.IdentityURL(), e.GraphURL(), e.CIURL(), e.ForeignURL(), caPath, cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.APIKey)
+		"MS_TENANT=%s\nMS_CLIENT_ID=%s\nMS_CLIENT_SECRET=%s\nRF_API_KEY=%s\nIDENTITY_ENDPOINT=%s\nIDENTITY_HEADER=%s\n",
+		e.IdentityURL(), e.GraphURL(), e.CIURL(), e.ForeignURL(), caPath, cfg.TenantID, cfg.ClientID, cfg.ClientSecret, cfg.APIKey,
+		e.ManagedIdentityEndpoint(), e.ManagedIdentityHeader())
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
 		return err

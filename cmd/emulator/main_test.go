@@ -150,3 +150,50 @@ func TestSummaryTableCountsBySourceAndType(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFlagsGraphFaults(t *testing.T) {
+	at := "2026-11-30T10:00:00Z"
+	o, err := parseFlags([]string{"-graph-ignore-filter", "1", "-graph-ignore-top", "2", "-graph-repeat-nextlink", "3",
+		"-graph-oversize", "4", "-graph-oversize-chunked", "-graph-poison-alert", "da123", "-graph-fail-window-at", at, "-graph-fail-window-for", "1m"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := o.faults
+	want, _ := time.Parse(time.RFC3339, at)
+	if f.GraphIgnoreFilter != 1 || f.GraphIgnoreTop != 2 || f.GraphRepeatNextLink != 3 ||
+		f.GraphOversize != (emulator.Oversize{N: 4, MinAlerts: 2, Bytes: 257 << 20, Chunked: true}) ||
+		f.GraphPoisonAlert != "da123" || !f.GraphFailWindow.At.Equal(want) || o.failWindowFor != time.Minute {
+		t.Errorf("faults = %+v, fail window for %s", f, o.failWindowFor)
+	}
+	if _, err := parseFlags([]string{"-graph-fail-window-at", "yesterday"}, &bytes.Buffer{}); err == nil {
+		t.Error("an unparsable -graph-fail-window-at was accepted")
+	}
+}
+
+// TestRunWritesCredentialFiles: the certificate and workload identity
+// credentials, and the managed identity endpoint, are there for a collector
+// to use against the emulator.
+func TestRunWritesCredentialFiles(t *testing.T) {
+	dir := t.TempDir()
+	envFile, certFile, tokenFile := filepath.Join(dir, "emulator.env"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "token")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-alerts", "1", "-quiet", "-env-file", envFile, "-client-cert-file", certFile, "-federated-token-file", tokenFile}, &syncBuffer{})
+	}()
+	env := waitForEnvFile(t, envFile, done)
+	if !strings.HasPrefix(env["IDENTITY_ENDPOINT"], "http://127.0.0.1:") || env["IDENTITY_HEADER"] == "" {
+		t.Errorf("managed identity in the env file: %q %q", env["IDENTITY_ENDPOINT"], env["IDENTITY_HEADER"])
+	}
+	if cert, err := os.ReadFile(certFile); err != nil || !strings.Contains(string(cert), "PRIVATE KEY") {
+		t.Errorf("client certificate file: %v %.40s", err, cert)
+	}
+	if token, err := os.ReadFile(tokenFile); err != nil || strings.Count(string(token), ".") != 2 {
+		t.Errorf("federated token file: %v %.40s", err, token)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
