@@ -112,6 +112,10 @@ func (j *incidentJoiner) list(ctx context.Context, w window) {
 		followed[nextLink] = true
 		next = nextLink
 	}
+	if listed > incidentNamesSize {
+		j.logger.Warn("The window holds more incidents than the name cache; alerts of the incidents listed first may go without names (a shorter initial_lookback avoids it)",
+			zap.Int("listed", listed), zap.Int("cache_size", incidentNamesSize))
+	}
 	j.logger.Debug("Listed incidents", zap.Time("start", w.start), zap.Time("end", w.end), zap.Int("listed", listed))
 }
 
