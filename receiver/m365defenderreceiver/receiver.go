@@ -266,6 +266,7 @@ func (r *defenderReceiver) run(ctx context.Context) {
 		} else {
 			failures = 0
 			bo.Reset()
+			r.logger.Debug("Poll delivered; checkpoint saved", zap.Time("cursor", r.state.cursor))
 		}
 		if sleepCtx(ctx, wait) != nil {
 			return

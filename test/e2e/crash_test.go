@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,22 +49,23 @@ func TestCrashMidBacklog(t *testing.T) {
 func TestCrashDuringOutage(t *testing.T) {
 	for _, stop := range []string{"SIGKILL", "SIGTERM"} {
 		t.Run(stop, func(t *testing.T) {
-			// Not a multiple of page_size: the whole backlog can be one sub-window, and a last
-			// page exactly full without a nextLink is split and read again (DESIGN.md), which
-			// would still be running when the collector is stopped below.
-			const alerts = 2999
+			const alerts = 3000
 			emu := newEmulator(t, alerts)
 			emu.SetFaults(emulator.Faults{CIOutageUntil: time.Now().Add(time.Hour)})
 			dir := t.TempDir()
-			cfg := writeConfig(t, dir, defaultParams(t, emu, dir))
+			params := defaultParams(t, emu, dir)
+			params.LogLevel = "debug" // the receiver says when a poll's checkpoint is saved
+			cfg := writeConfig(t, dir, params)
 
 			col := startCollector(t, cfg)
+			// Stop once the whole backlog sits in the persistent queue and the
+			// receiver's checkpoint says so.
 			waitFor(t, col, 2*time.Minute, func() (bool, string) {
 				st := emu.Stats()
-				return st.AlertsServed >= alerts && st.CIRequests[503] > 0,
-					fmt.Sprintf("%d alerts read, %d CI attempts", st.AlertsServed, st.CIRequests[503])
+				saved := strings.Contains(col.out.String(), "Poll delivered; checkpoint saved")
+				return saved && st.CIRequests[503] > 0,
+					fmt.Sprintf("%d alerts read, %d CI attempts, checkpoint saved: %v", st.AlertsServed, st.CIRequests[503], saved)
 			})
-			time.Sleep(time.Second) // let the receiver's checkpoint land after the queue accepted the last page
 			if stop == "SIGKILL" {
 				col.kill()
 			} else {
