@@ -178,7 +178,7 @@ service:
 	waitFor(t, c, 2*time.Minute, allArrived(emu))
 	assert.Equal(t, http.StatusOK, httpStatus(t, "http://"+health+"/"))
 	body := httpBody(t, "http://"+metrics+"/metrics")
-	for _, name := range []string{"otelcol_m365_defender_checkpoint_age", "otelcol_m365_defender_requests", "otelcol_exporter_queue_size", "otelcol_collective_insights_requests"} {
+	for _, name := range []string{"otelcol_m365_defender_checkpoint_age", "otelcol_m365_defender_requests", "otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity", "otelcol_collective_insights_requests"} {
 		assert.Contains(t, body, name, "the Prometheus endpoint lacks %s (docs/operations.md alert rules use it)", name)
 	}
 	c.stop(t)
