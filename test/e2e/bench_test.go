@@ -23,15 +23,28 @@ import (
 
 // TestBench (make bench-e2e) streams a backlog through the built collector and
 // reports alerts/s end to end, requests to each side, the collector's peak RSS
-// and CPU time, and the emulator's (this process's) CPU time. Figures go to
-// docs/benchmarks.md; nothing here asserts on time.
+// (and its RssAnon/RssFile parts), CPU time and CPU µs per alert, the storage
+// directory's size after the run, and the emulator's (this process's) CPU
+// time. Figures go to docs/benchmarks.md; nothing here asserts on time.
 //
 // Environment:
-//   - BENCH_ALERTS: backlog sizes (default "10000,100000,300000").
+//   - BENCH_ALERTS: backlog sizes (default "10000,100000,300000"; the
+//     1,000,000-alert size is opt-in: BENCH_ALERTS=1000000, ~3 GB in this
+//     process for the emulator's dataset and submissions).
 //   - BENCH_PPROF_DIR: when set, a CPU profile (BENCH_PPROF_SECONDS, default
 //     10) is taken from the collector's pprof extension from the start of each
-//     run, and a heap profile when half of the indicators have arrived; both
-//     are written there as cpu-<alerts>.pprof and heap-<alerts>.pprof.
+//     run, and heap profiles when 10 %, 50 % and 90 % of the indicators have
+//     arrived, written there as cpu-<alerts>.pprof and heap-<alerts>-<pct>.pprof;
+//     the runtime's MemStats at each of those points (heap in use, idle,
+//     released, next GC target, GC count) are logged too.
+//   - BENCH_MEMORY_LIMIT_MIB: the memory settings of the production config in a
+//     container with this memory limit: memory_limiter at 80 % / spike 20 % of
+//     it (what limit_percentage/spike_limit_percentage compute from the cgroup)
+//     and GOMEMLIMIT at 80 % of it (as deploy/ sets it). Unset: the harness's
+//     memory_limiter (limit_mib 1500) and no GOMEMLIMIT. The log lines in which
+//     memory_limiter refuses data are counted.
+//   - BENCH_COMPACTION: "1" gives file_storage the production config's
+//     compaction (on_start, on_rebound).
 //   - BENCH_QUEUE_SIZE: sending_queue.queue_size in requests (one per Graph
 //     page of 1000 alerts), with block_on_overflow: true (default 20); 0 keeps
 //     the harness's queue_size 100000 without blocking, which lets the queue
@@ -73,6 +86,12 @@ func TestBench(t *testing.T) {
 		require.NoError(t, err, "BENCH_QUEUE_SIZE")
 		queueSize = n
 	}
+	memLimitMiB := 0
+	if env := os.Getenv("BENCH_MEMORY_LIMIT_MIB"); env != "" {
+		n, err := strconv.Atoi(env)
+		require.NoError(t, err, "BENCH_MEMORY_LIMIT_MIB")
+		memLimitMiB = n
+	}
 	clk := float64(100) // USER_HZ; 100 on every Linux the collector supports
 	var report []string
 	for _, n := range sizes {
@@ -96,12 +115,16 @@ func TestBench(t *testing.T) {
 
 			pprofAddr := freeAddr(t)
 			cfgPath := writeConfig(t, dir, p)
-			patchConfig(t, cfgPath, pprofAddr, queueSize)
+			patchConfig(t, cfgPath, pprofAddr, queueSize, memLimitMiB)
+			var env []string
+			if memLimitMiB > 0 {
+				env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", memLimitMiB*80/100))
+			}
 
 			base := emu.Stats()
 			selfCPU0 := selfCPU()
 			start := time.Now()
-			col := startCollector(t, cfgPath)
+			col := startCollector(t, cfgPath, env...)
 			pid := col.cmd.Process.Pid
 
 			profDone := make(chan struct{})
@@ -113,7 +136,10 @@ func TestBench(t *testing.T) {
 			} else {
 				close(profDone)
 			}
-			heapTaken, heap90Taken := profDir == "", profDir == ""
+			heapPcts := []int{10, 50, 90}
+			if profDir == "" {
+				heapPcts = nil
+			}
 
 			var (
 				elapsed   time.Duration
@@ -148,13 +174,12 @@ func TestBench(t *testing.T) {
 					maxAnon, maxFile = max(maxAnon, anon), max(maxFile, file)
 					maxStorage = max(maxStorage, dirBytes(p.StorageDir))
 				}
-				if !heapTaken && accepted >= len(keys)/2 {
-					heapTaken = true
-					saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d.pprof", n)))
-				}
-				if !heap90Taken && accepted >= len(keys)*9/10 {
-					heap90Taken = true
-					saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d-90.pprof", n)))
+				if len(heapPcts) > 0 && accepted >= len(keys)*heapPcts[0]/100 {
+					saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d-%d.pprof", n, heapPcts[0])))
+					anon, file := rssParts(pid)
+					t.Logf("%d %%: RssAnon %.0f MB, RssFile %.0f MB, storage %.0f MB; %s", heapPcts[0],
+						float64(anon)/1024, float64(file)/1024, float64(dirBytes(p.StorageDir))/(1<<20), memStats(t, pprofAddr))
+					heapPcts = heapPcts[1:]
 				}
 				if col.exited() {
 					t.Fatalf("collector exited early (%v): %d of %d keys submitted", col.err, accepted, len(keys))
@@ -165,26 +190,30 @@ func TestBench(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			peak := peakRSSKiB(pid)
-			logStorageFiles(t, p.StorageDir)
 			<-profDone
 			col.stop(t)
+			// After a clean stop: what an operator finds on the volume.
+			storageAfter := dirBytes(p.StorageDir)
+			logStorageFiles(t, p.StorageDir)
+			refusals := strings.Count(col.out.String(), "Refusing data")
 			requireNoForbidden(t, emu)
 
 			graph := st.GraphRequestsTotal() - base.GraphRequestsTotal()
 			ci := st.CIRequestsTotal() - base.CIRequestsTotal()
 			entries := st.EntriesAccepted - base.EntriesAccepted
 			colCPU := float64(colTicks) / clk
-			line := fmt.Sprintf("| %d | %d | %d (%d dup.) | %.2f s | %.0f | %d (bound %d) | %d (bound %d) | %d | %.0f MB | %.0f / %.0f MB | %.0f MB | %.1f s | %.0f | %.1f s |",
+			line := fmt.Sprintf("| %d | %d | %d (%d dup.) | %.2f s | %.0f | %d (bound %d) | %d (bound %d) | %d | %.0f MB | %.0f / %.0f MB | %.0f MB | %.0f MB | %.1f s | **%.0f µs** | %.1f s | %d |",
 				n, indicators, entries, st.EntriesDuplicate-base.EntriesDuplicate, elapsed.Seconds(), float64(n)/elapsed.Seconds(),
 				graph, (n+p.PageSize-1)/p.PageSize+2,
 				ci, (entries+p.MaxBatchSize-1)/p.MaxBatchSize+1,
-				st.MaxEntriesPerRequest, float64(peak)/1024, float64(maxAnon)/1024, float64(maxFile)/1024, float64(maxStorage)/(1<<20),
-				colCPU, float64(n)/colCPU, selfSpent.Seconds())
+				st.MaxEntriesPerRequest, float64(peak)/1024, float64(maxAnon)/1024, float64(maxFile)/1024,
+				float64(maxStorage)/(1<<20), float64(storageAfter)/(1<<20),
+				colCPU, colCPU*1e6/float64(n), selfSpent.Seconds(), refusals)
 			t.Log(line)
 			report = append(report, line)
 		})
 	}
-	t.Logf("\n| alerts | expected indicators | entries submitted | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | collector peak RSS | max RssAnon / RssFile | max file_storage size | collector CPU | alerts per collector CPU-s | emulator+test CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("\n| alerts | expected indicators | entries submitted | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | collector peak RSS | max RssAnon / RssFile | max file_storage size | file_storage after the run | collector CPU | CPU per alert | emulator+test CPU | memory_limiter refusals |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
 		strings.Join(report, "\n"))
 }
 
@@ -206,8 +235,10 @@ func missingKeys(emu *emulator.Emulator, keys map[indicatorKey]struct{}) int {
 // patchConfig adds the pprof extension, listening on addr, to the config at
 // path and, when queueSize > 0, bounds the sending queue to queueSize
 // requests (Graph pages) with block_on_overflow, so that a full queue makes
-// the receiver wait instead of failing its poll.
-func patchConfig(t *testing.T, path, addr string, queueSize int) {
+// the receiver wait instead of failing its poll. memLimitMiB > 0 sets
+// memory_limiter as the production config's percentages would in a container
+// with that limit.
+func patchConfig(t *testing.T, path, addr string, queueSize, memLimitMiB int) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -218,6 +249,13 @@ func patchConfig(t *testing.T, path, addr string, queueSize int) {
 	}
 	if dedupMax := os.Getenv("BENCH_DEDUP_MAX"); dedupMax != "" {
 		repl = append(repl, [2]string{"    max_batch_size: 500\n", "    max_batch_size: 500\n    dedup_max_entries: " + dedupMax + "\n"})
+	}
+	if memLimitMiB > 0 {
+		repl = append(repl, [2]string{"    limit_mib: 1500\n    spike_limit_mib: 300\n",
+			fmt.Sprintf("    limit_mib: %d\n    spike_limit_mib: %d\n", memLimitMiB*80/100, memLimitMiB*20/100)})
+	}
+	if os.Getenv("BENCH_COMPACTION") == "1" {
+		repl = append(repl, [2]string{"    create_directory: true\n", "    create_directory: true\n    compaction:\n      on_start: true\n      on_rebound: true\n"})
 	}
 	if queueSize > 0 {
 		repl = append(repl, [2]string{"      queue_size: 100000\n",
@@ -265,6 +303,31 @@ func saveProfile(t *testing.T, addr, what, file string) {
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		t.Errorf("pprof %s: %v", what, err)
 	}
+}
+
+// memStats reads the runtime's MemStats from the collector's heap profile
+// (debug=1 ends with them), in MB, to tell live heap from GC headroom and
+// from memory the runtime holds but does not use.
+func memStats(t *testing.T, addr string) string {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Errorf("pprof heap: %v", err)
+		return ""
+	}
+	defer resp.Body.Close()
+	v := map[string]int64{}
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		if name, val, ok := strings.Cut(strings.TrimPrefix(s.Text(), "# "), " = "); ok {
+			if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+				v[name] = n
+			}
+		}
+	}
+	mb := func(k string) float64 { return float64(v[k]) / (1 << 20) }
+	return fmt.Sprintf("HeapAlloc %.0f MB, HeapInuse %.0f MB, HeapIdle %.0f MB (released %.0f MB), NextGC %.0f MB, Sys %.0f MB, NumGC %d",
+		mb("HeapAlloc"), mb("HeapInuse"), mb("HeapIdle"), mb("HeapReleased"), mb("NextGC"), mb("Sys"), v["NumGC"])
 }
 
 // procCPUTicks is utime + stime of pid, in clock ticks, from /proc/<pid>/stat.
