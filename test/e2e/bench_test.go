@@ -50,7 +50,10 @@ import (
 //   - BENCH_QUEUE_SIZE: sending_queue.queue_size in requests (one per Graph
 //     page of 1000 alerts), with block_on_overflow: true (default 20); 0 keeps
 //     the harness's queue_size 100000 without blocking, which lets the queue
-//     hold the whole backlog.
+//     hold the whole backlog. BENCH_QUEUE_BLOCK=0 turns block_on_overflow off
+//     (a full queue then refuses the page and the receiver's poll fails and
+//     is retried), e.g. BENCH_QUEUE_SIZE=5000 BENCH_QUEUE_BLOCK=0 is the
+//     production config's queue.
 //   - BENCH_DEDUP_MAX: the exporter's dedup_max_entries (default: its default,
 //     1,000,000), to show how much of the peak RSS is the de-dup set.
 //
@@ -274,7 +277,7 @@ func patchConfig(t *testing.T, path, addr string, queueSize, memLimitMiB int) {
 	}
 	if queueSize > 0 {
 		repl = append(repl, [2]string{"      queue_size: 100000\n",
-			fmt.Sprintf("      queue_size: %d\n      block_on_overflow: true\n", queueSize)})
+			fmt.Sprintf("      queue_size: %d\n      block_on_overflow: %t\n", queueSize, os.Getenv("BENCH_QUEUE_BLOCK") != "0")})
 	}
 	for _, r := range repl {
 		require.Contains(t, s, r[0], "the harness's collector config changed shape")
