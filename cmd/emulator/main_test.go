@@ -15,6 +15,8 @@ import (
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
 	"go.uber.org/goleak"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -123,15 +125,15 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 }
 
 func TestSummaryTableCountsBySourceAndType(t *testing.T) {
-	entry := func(source, typ string) emulator.Entry {
-		en := emulator.Entry{IOC: emulator.EntryIOC{Type: typ}}
+	entry := func(source, typ string) ci.Entry {
+		en := ci.Entry{IOC: ci.IOC{Type: typ}}
 		if source != "" {
-			en.Incident = &emulator.EntryIncident{Type: source}
+			en.Incident = &ci.Incident{Type: source}
 		}
 		return en
 	}
 	var buf bytes.Buffer
-	writeSummary(&buf, []emulator.Entry{
+	writeSummary(&buf, []ci.Entry{
 		entry("microsoftSentinel", "ip"), entry("microsoftSentinel", "ip"), entry("microsoftSentinel", "url"), entry("", "hash"),
 	})
 	rows := map[string][]string{}

@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 var iocTypes = []string{"ip", "domain", "url", "hash", "vulnerability"}
@@ -20,7 +22,7 @@ func statsLine(s emulator.Stats) string {
 
 // writeSummary prints accepted entries by incident.type (the service
 // source) and ioc.type.
-func writeSummary(w io.Writer, entries []emulator.Entry) {
+func writeSummary(w io.Writer, entries []ci.Entry) {
 	counts := map[string]map[string]int{}
 	for _, en := range entries {
 		source := "(none)"

@@ -35,7 +35,7 @@ type dailyBudget struct {
 func newDailyBudget(limit int) *dailyBudget {
 	ref := limit
 	if ref == 0 {
-		ref = DocumentedDailyCap
+		ref = documentedDailyCap
 	}
 	return &dailyBudget{limit: limit, warnAt: ref * 8 / 10}
 }

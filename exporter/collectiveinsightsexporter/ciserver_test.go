@@ -2,127 +2,47 @@ package collectiveinsightsexporter
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"sync"
 	"testing"
-	"time"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
+	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
 )
 
-// The request schema of DESIGN.md, decoded strictly.
-type ciRequest struct {
-	Options         *ciOptions `json:"options"`
-	OrganizationIDs []string   `json:"organization_ids"`
-	Data            []ciEntry  `json:"data"`
-}
-
-type ciOptions struct {
-	Debug   *bool `json:"debug"`
-	Summary *bool `json:"summary"`
-}
-
-type ciEntry struct {
-	Timestamp  string       `json:"timestamp"`
-	IOC        *ciIOC       `json:"ioc"`
-	Incident   *ciIncident  `json:"incident"`
-	MitreCodes []string     `json:"mitre_codes"`
-	Malwares   []string     `json:"malwares"`
-	Detection  *ciDetection `json:"detection"`
-}
-
-type ciIOC struct {
-	Type       string `json:"type"`
-	Value      string `json:"value"`
-	SourceType string `json:"source_type"`
-	Field      string `json:"field"`
-}
-
-type ciIncident struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Type string `json:"type"`
-}
-
-type ciDetection struct {
-	Type    string `json:"type"`
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	SubType string `json:"sub_type"`
-}
-
-var tsPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$`)
-
-// validateRequest checks every field of every entry against DESIGN.md.
-func validateRequest(raw []byte) (*ciRequest, error) {
-	// Empty strings and empty arrays must be omitted, never sent.
+// validateRequest checks a body against the emulator's schema and what this
+// exporter promises beyond it: empty values are omitted, never sent; every
+// entry names its incident; sub_type only with detection_rule; a summary is
+// always asked for.
+func validateRequest(raw []byte) (*ci.Request, error) {
 	if bytes.Contains(raw, []byte(`:""`)) || bytes.Contains(raw, []byte(`:[]`)) || bytes.Contains(raw, []byte(`:{}`)) {
 		return nil, fmt.Errorf("body contains an empty value: %s", raw)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var req ciRequest
-	if err := dec.Decode(&req); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	req, err := emulator.ValidateDetections(raw)
+	if err != nil {
+		return nil, err
 	}
-	if req.Options == nil || req.Options.Debug == nil || req.Options.Summary == nil || !*req.Options.Summary {
-		return nil, fmt.Errorf("options.debug and options.summary=true are required")
-	}
-	if req.OrganizationIDs != nil && len(req.OrganizationIDs) == 0 {
-		return nil, fmt.Errorf("organization_ids present but empty")
-	}
-	if len(req.Data) == 0 {
-		return nil, fmt.Errorf("data is empty")
+	if !req.Options.Summary {
+		return nil, fmt.Errorf("options.summary=true is required")
 	}
 	for i, e := range req.Data {
-		if !tsPattern.MatchString(e.Timestamp) {
-			return nil, fmt.Errorf("data[%d].timestamp %q", i, e.Timestamp)
-		}
-		if _, err := time.Parse("2006-01-02T15:04:05Z", e.Timestamp); err != nil {
-			return nil, fmt.Errorf("data[%d].timestamp: %w", i, err)
-		}
-		if e.IOC == nil || e.IOC.Value == "" {
-			return nil, fmt.Errorf("data[%d].ioc.value missing", i)
-		}
-		switch e.IOC.Type {
-		case "ip", "domain", "url", "hash", "vulnerability":
-		default:
-			return nil, fmt.Errorf("data[%d].ioc.type %q", i, e.IOC.Type)
-		}
 		if e.Incident == nil || e.Incident.ID == "" {
 			return nil, fmt.Errorf("data[%d].incident.id missing", i)
 		}
-		if e.Detection == nil {
-			return nil, fmt.Errorf("data[%d].detection missing", i)
-		}
-		switch e.Detection.Type {
-		case "correlation", "playbook", "sandbox":
-			if e.Detection.SubType != "" {
-				return nil, fmt.Errorf("data[%d].detection.sub_type with type %q", i, e.Detection.Type)
-			}
-		case "detection_rule":
-			if e.Detection.ID == "" || e.Detection.SubType == "" {
-				return nil, fmt.Errorf("data[%d].detection: detection_rule needs id and sub_type", i)
-			}
-		default:
-			return nil, fmt.Errorf("data[%d].detection.type %q", i, e.Detection.Type)
-		}
-		switch e.Detection.SubType {
-		case "", "sigma", "yara", "snort":
-		default:
-			return nil, fmt.Errorf("data[%d].detection.sub_type %q", i, e.Detection.SubType)
+		if e.Detection.Type != ci.DetectionRule && e.Detection.SubType != "" {
+			return nil, fmt.Errorf("data[%d].detection.sub_type with type %q", i, e.Detection.Type)
 		}
 	}
-	return &req, nil
+	return req, nil
 }
 
 type recordedRequest struct {
 	header   http.Header
 	body     []byte
-	req      *ciRequest
+	req      *ci.Request
 	accepted bool // answered 200
 }
 
@@ -133,7 +53,7 @@ type ciServer struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	reqs    []recordedRequest
-	respond func(n int, req *ciRequest, w http.ResponseWriter) bool
+	respond func(n int, req *ci.Request, w http.ResponseWriter) bool
 }
 
 func newCIServer(t testing.TB) *ciServer {
@@ -144,7 +64,7 @@ func newCIServer(t testing.TB) *ciServer {
 }
 
 func (s *ciServer) handle(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != detectionsPath {
+	if r.Method != http.MethodPost || r.URL.Path != ci.DetectionsPath {
 		s.t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
 		w.WriteHeader(http.StatusNotFound)
 		return
@@ -172,7 +92,7 @@ func (s *ciServer) handle(w http.ResponseWriter, r *http.Request) {
 	s.reqs[n].accepted = true
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"result":{"status":"ok","debug":%t,"summary":{"processed":{"ioc":%d,"incident":1}}}}`, *req.Options.Debug, len(req.Data))
+	fmt.Fprintf(w, `{"result":{"status":"ok","debug":%t,"summary":{"processed":{"ioc":%d,"incident":1}}}}`, req.Options.Debug, len(req.Data))
 }
 
 func (s *ciServer) requests() []recordedRequest {
@@ -182,8 +102,8 @@ func (s *ciServer) requests() []recordedRequest {
 }
 
 // entries returns every entry accepted (answered 200), in order.
-func (s *ciServer) entries() []ciEntry {
-	var out []ciEntry
+func (s *ciServer) entries() []ci.Entry {
+	var out []ci.Entry
 	for _, r := range s.requests() {
 		if r.accepted {
 			out = append(out, r.req.Data...)

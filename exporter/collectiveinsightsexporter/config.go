@@ -16,21 +16,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
-)
 
-// Detection types accepted by Collective Insights.
-const (
-	DetectionTypeCorrelation   = "correlation"
-	DetectionTypePlaybook      = "playbook"
-	DetectionTypeDetectionRule = "detection_rule"
-	DetectionTypeSandbox       = "sandbox"
-)
-
-// Detection sub-types, used with DetectionTypeDetectionRule.
-const (
-	DetectionSubTypeSigma = "sigma"
-	DetectionSubTypeYara  = "yara"
-	DetectionSubTypeSnort = "snort"
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // Config defines the configuration of the collective_insights exporter.
@@ -123,25 +110,25 @@ func (cfg *Config) Validate() error {
 	} else if u, err := url.Parse(cfg.ClientConfig.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("endpoint %q must be an absolute http(s) URL", cfg.ClientConfig.Endpoint))
 	} else if u.RawQuery != "" || u.Fragment != "" {
-		errs = append(errs, fmt.Errorf("endpoint %q must not have a query or fragment: set the base URL, e.g. %s", cfg.ClientConfig.Endpoint, DefaultEndpoint))
+		errs = append(errs, fmt.Errorf("endpoint %q must not have a query or fragment: set the base URL, e.g. %s", cfg.ClientConfig.Endpoint, defaultEndpoint))
 	}
 	switch cfg.Detection.Type {
-	case DetectionTypeCorrelation, DetectionTypePlaybook, DetectionTypeSandbox:
+	case ci.DetectionCorrelation, ci.DetectionPlaybook, ci.DetectionSandbox:
 		if cfg.Detection.SubType != "" {
-			errs = append(errs, fmt.Errorf("detection.sub_type is only allowed with detection.type %q", DetectionTypeDetectionRule))
+			errs = append(errs, fmt.Errorf("detection.sub_type is only allowed with detection.type %q", ci.DetectionRule))
 		}
-	case DetectionTypeDetectionRule:
+	case ci.DetectionRule:
 		if cfg.Detection.ID == "" {
-			errs = append(errs, fmt.Errorf("detection.id is required when detection.type is %q", DetectionTypeDetectionRule))
+			errs = append(errs, fmt.Errorf("detection.id is required when detection.type is %q", ci.DetectionRule))
 		}
 		if cfg.Detection.SubType == "" {
-			errs = append(errs, fmt.Errorf("detection.sub_type (sigma, yara or snort) is required when detection.type is %q", DetectionTypeDetectionRule))
+			errs = append(errs, fmt.Errorf("detection.sub_type (sigma, yara or snort) is required when detection.type is %q", ci.DetectionRule))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("detection.type %q is invalid: use correlation, playbook, detection_rule or sandbox", cfg.Detection.Type))
 	}
 	switch cfg.Detection.SubType {
-	case "", DetectionSubTypeSigma, DetectionSubTypeYara, DetectionSubTypeSnort:
+	case "", ci.SubTypeSigma, ci.SubTypeYara, ci.SubTypeSnort:
 	default:
 		errs = append(errs, fmt.Errorf("detection.sub_type %q is invalid: use sigma, yara or snort", cfg.Detection.SubType))
 	}
@@ -196,7 +183,5 @@ func (cfg *Config) Validate() error {
 // accepted as it is instead of doubling the path into a 404.
 func (cfg *Config) endpointURL() string {
 	base := strings.TrimRight(cfg.ClientConfig.Endpoint, "/")
-	return strings.TrimSuffix(base, detectionsPath) + detectionsPath
+	return strings.TrimSuffix(base, ci.DetectionsPath) + ci.DetectionsPath
 }
-
-const detectionsPath = "/collective-insights/detections"

@@ -14,6 +14,8 @@ import (
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadata"
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -30,7 +32,7 @@ func loadConfig(t *testing.T, name string) *Config {
 func TestLoadConfigDefaults(t *testing.T) {
 	cfg := loadConfig(t, "")
 	require.NoError(t, confmap.Validate(cfg))
-	assert.Equal(t, DefaultEndpoint, cfg.ClientConfig.Endpoint)
+	assert.Equal(t, defaultEndpoint, cfg.ClientConfig.Endpoint)
 	assert.Equal(t, "https://api.recordedfuture.com/collective-insights/detections", cfg.endpointURL())
 	assert.Equal(t, 30*time.Second, cfg.ClientConfig.Timeout)
 	assert.Equal(t, DetectionConfig{Type: "playbook"}, cfg.Detection)
@@ -119,7 +121,7 @@ func TestLoadConfigLegacyEndpoint(t *testing.T) {
 
 func TestLegacyEndpointReachesTheAPI(t *testing.T) {
 	srv := newCIServer(t)
-	e := newTestExporter(t, srv.srv.URL+detectionsPath, nil, nil)
+	e := newTestExporter(t, srv.srv.URL+ci.DetectionsPath, nil, nil)
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(1, 1)...)))
 	assert.Len(t, srv.entries(), 1)
 }

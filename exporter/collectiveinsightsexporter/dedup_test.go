@@ -237,13 +237,13 @@ func TestDedupPersistedExpiresAfterRestart(t *testing.T) {
 		return e
 	}
 	// Within (1 − 1/N) of the window: remembered.
-	e2 := restart(t0.Add(DefaultDedupWindow - DefaultDedupWindow/dedupGenerations - time.Second))
+	e2 := restart(t0.Add(defaultDedupWindow - defaultDedupWindow/dedupGenerations - time.Second))
 	assert.Equal(t, 1, e2.dedup.len())
 	require.NoError(t, e2.pushLogs(ctx, logsOf(a)))
 	assert.Len(t, srv.entries(), 1)
 	require.NoError(t, e2.shutdown(ctx))
 	// After the window: forgotten, so sent again.
-	e3 := restart(t0.Add(DefaultDedupWindow + time.Second))
+	e3 := restart(t0.Add(defaultDedupWindow + time.Second))
 	assert.Equal(t, 0, e3.dedup.len())
 	require.NoError(t, e3.pushLogs(ctx, logsOf(a)))
 	assert.Len(t, srv.entries(), 2)
@@ -257,7 +257,7 @@ func BenchmarkDedupMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		c := newDedupCache(int64(DefaultDedupWindow/time.Second), n)
+		c := newDedupCache(int64(defaultDedupWindow/time.Second), n)
 		for i := range uint64(n) {
 			c.add(i*0x9E3779B97F4A7C15, 1000+int64(i/100)) // 10,000 s in all
 		}
@@ -275,7 +275,7 @@ func BenchmarkDedupMemory(b *testing.B) {
 // checked) with the cache full.
 func BenchmarkDedupContains(b *testing.B) {
 	const n = 1_000_000
-	c := newDedupCache(int64(DefaultDedupWindow/time.Second), n)
+	c := newDedupCache(int64(defaultDedupWindow/time.Second), n)
 	for i := range uint64(n) {
 		c.add(i*0x9E3779B97F4A7C15, 1000+int64(i/100))
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // A partial failure's retry carries only the indicators not yet accepted,
@@ -25,7 +27,7 @@ func TestPartialRetryResendsNothingAccepted(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := newCIServer(t)
-			srv.respond = func(n int, _ *ciRequest, w http.ResponseWriter) bool {
+			srv.respond = func(n int, _ *ci.Request, w http.ResponseWriter) bool {
 				if n == 1 {
 					w.WriteHeader(503)
 					return true
@@ -80,7 +82,7 @@ func TestDebugRecordsNothing(t *testing.T) {
 	require.NoError(t, live.pushLogs(context.Background(), ld))
 	var liveEntries int
 	for _, r := range srv.requests()[len(srv.requests())-1:] {
-		assert.False(t, *r.req.Options.Debug)
+		assert.False(t, r.req.Options.Debug)
 		liveEntries += len(r.req.Data)
 	}
 	assert.Equal(t, 60, liveEntries, "everything is submitted live")
@@ -158,7 +160,7 @@ func TestStripURLQuery(t *testing.T) {
 func TestBisectionBudgetSpentRetriesTheRest(t *testing.T) {
 	srv := newCIServer(t)
 	bad := func(v string) bool { return strings.HasSuffix(v, ".0") } // 203.0.x.0: the first indicator of each alert
-	srv.respond = func(_ int, req *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(_ int, req *ci.Request, w http.ResponseWriter) bool {
 		for _, d := range req.Data {
 			if bad(d.IOC.Value) {
 				w.WriteHeader(400)
@@ -200,7 +202,7 @@ func TestBisectionBudgetSpentRetriesTheRest(t *testing.T) {
 func TestRequestFaultNeedsNoRecentAcceptance(t *testing.T) {
 	srv := newCIServer(t)
 	var reject atomic.Bool
-	srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
 		if reject.Load() {
 			w.WriteHeader(400)
 			return true

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadata"
+	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
 // bisectBudget bounds the extra requests one push spends isolating entries
@@ -192,8 +193,8 @@ func (e *ciExporter) shutdown(ctx context.Context) error {
 	return err
 }
 
-func reasonAttr(reason string) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))
+func reasonAttr(reason skipReason) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(reason))))
 }
 
 // mapLogs maps every record of ld; it returns the entries and the number of records.
@@ -202,31 +203,23 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 	idx := 0
 	var noIndicators, invalid int
 	var st mapStats
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				var s mapStats
-				var err error
-				entries, s, err = e.mapper.mapRecord(lrs.At(k), idx, entries)
-				switch {
-				case err == nil:
-				case errors.Is(err, errNoIndicators):
-					noIndicators++
-				default:
-					invalid++
-					e.logger.Debug("skipping a log record with unusable attributes", zap.Error(err),
-						zap.Int("record_index", idx))
-				}
-				st.invalidIndicators += s.invalidIndicators
-				st.notPublic += s.notPublic
-				st.excluded += s.excluded
-				st.verdict += s.verdict
-				idx++
-			}
+	for r := range logrecords.All(ld) {
+		var s mapStats
+		var err error
+		entries, s, err = e.mapper.mapRecord(r.Log, idx, entries)
+		switch {
+		case err == nil:
+		case errors.Is(err, errNoIndicators):
+			noIndicators++
+		default:
+			invalid++
+			e.logger.Debug("skipping a log record with unusable attributes", zap.Error(err), zap.Int("record_index", idx))
 		}
+		st.invalidIndicators += s.invalidIndicators
+		st.notPublic += s.notPublic
+		st.excluded += s.excluded
+		st.verdict += s.verdict
+		idx++
 	}
 	if noIndicators > 0 {
 		e.telemetry.CollectiveInsightsRecordsSkipped.Add(ctx, int64(noIndicators), reasonAttr(reasonNoIndicators))
@@ -458,7 +451,7 @@ func (e *ciExporter) dropRejected(ctx context.Context, s *pushState) {
 		en.state = stateDropped
 		e.logger.Warn("Collective Insights rejected an entry (400 Bad Request); it is dropped",
 			zap.String("ioc_type", en.iocType), zap.String("ioc_value", en.value),
-			zap.String("incident_id", en.rec.incidentID), zap.String("message", s.messages[i]))
+			zap.String("incident_id", en.rec.incident.ID), zap.String("message", s.messages[i]))
 	}
 	e.telemetry.CollectiveInsightsEntriesRejected.Add(ctx, int64(len(s.rejected)))
 }
@@ -496,7 +489,7 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 			e.logger.Warn("80% of daily_limit submitted today (UTC)", zap.Int("submitted_today", count), zap.Int("daily_limit", e.cfg.DailyLimit))
 		} else {
 			e.logger.Warn("80% of Collective Insights' documented daily cap submitted today (UTC); set daily_limit to hold back instead of exceeding it",
-				zap.Int("submitted_today", count), zap.Int("documented_cap", DocumentedDailyCap))
+				zap.Int("submitted_today", count), zap.Int("documented_cap", documentedDailyCap))
 		}
 	}
 	if e.store == nil {
@@ -527,42 +520,17 @@ func (e *ciExporter) remainingLogs(ld plog.Logs, entries []entry, numRecords int
 			keep[en.rec.idx] = append(keep[en.rec.idx], en.ind)
 		}
 	}
-	out := plog.NewLogs()
+	out := logrecords.NewAppender()
 	idx := 0
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
-		var outRL plog.ResourceLogs
-		rlSet := false
-		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			sl := sls.At(j)
-			var outSL plog.ScopeLogs
-			slSet := false
-			lrs := sl.LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				if keep[idx] != nil {
-					if !rlSet {
-						outRL = out.ResourceLogs().AppendEmpty()
-						rl.Resource().CopyTo(outRL.Resource())
-						outRL.SetSchemaUrl(rl.SchemaUrl())
-						rlSet = true
-					}
-					if !slSet {
-						outSL = outRL.ScopeLogs().AppendEmpty()
-						sl.Scope().CopyTo(outSL.Scope())
-						outSL.SetSchemaUrl(sl.SchemaUrl())
-						slSet = true
-					}
-					lr := outSL.LogRecords().AppendEmpty()
-					lrs.At(k).CopyTo(lr)
-					e.keepIndicators(lr, lrs.At(k), keep[idx])
-				}
-				idx++
-			}
+	for r := range logrecords.All(ld) {
+		if keep[idx] != nil {
+			lr := out.Append(r)
+			r.Log.CopyTo(lr)
+			e.keepIndicators(lr, r.Log, keep[idx])
 		}
+		idx++
 	}
-	return out
+	return out.Logs
 }
 
 // keepIndicators sets dst's indicators to src's indicators at positions

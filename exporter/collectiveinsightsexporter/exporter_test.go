@@ -23,6 +23,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadatatest"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // publicOctet maps i to a third octet that keeps 203.0.x.y public
@@ -79,7 +81,7 @@ func TestHeadersAndOptions(t *testing.T) {
 	require.Len(t, reqs, 1)
 	assert.Equal(t, testAPIKey, reqs[0].header.Get("X-RFToken"))
 	assert.True(t, strings.HasPrefix(reqs[0].header.Get("User-Agent"), "otelcol-defender-ci/1.2.3 (collective_insights exporter;"), reqs[0].header.Get("User-Agent"))
-	assert.False(t, *reqs[0].req.Options.Debug)
+	assert.False(t, reqs[0].req.Options.Debug)
 	assert.Nil(t, reqs[0].req.OrganizationIDs)
 	assert.Contains(t, string(reqs[0].body), `"debug":false`)
 	assert.NotContains(t, string(reqs[0].body), "organization_ids")
@@ -92,7 +94,7 @@ func TestHeadersAndOptions(t *testing.T) {
 	require.NoError(t, e2.pushLogs(context.Background(), logsOf(manyAlerts(1, 1)...)))
 	reqs = srv2.requests()
 	require.Len(t, reqs, 1)
-	assert.True(t, *reqs[0].req.Options.Debug)
+	assert.True(t, reqs[0].req.Options.Debug)
 	assert.Equal(t, []string{"uhash:abc"}, reqs[0].req.OrganizationIDs)
 }
 
@@ -130,7 +132,7 @@ func TestStatusCodes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newCIServer(t)
-			srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+			srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
 				for k, v := range tc.header {
 					w.Header().Set(k, v)
 				}
@@ -179,7 +181,7 @@ func TestOperatorFaultHeldUntilFixed(t *testing.T) {
 	srv := newCIServer(t)
 	var revoked atomic.Bool
 	revoked.Store(true)
-	srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
 		if revoked.Load() {
 			w.WriteHeader(401)
 			_, _ = w.Write([]byte(`{"message":"Invalid or missing API token"}`))
@@ -218,7 +220,7 @@ func TestOperatorFaultHeldUntilFixed(t *testing.T) {
 // metric, and the push reports no error (exporterhelper drops nothing).
 func TestBadRequestIsolatesRejectedEntry(t *testing.T) {
 	srv := newCIServer(t)
-	srv.respond = func(_ int, req *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(_ int, req *ci.Request, w http.ResponseWriter) bool {
 		for _, d := range req.Data {
 			if d.IOC.Value == "203.0.5.0" {
 				w.WriteHeader(400)
@@ -256,7 +258,7 @@ func TestBadRequestIsolatesRejectedEntry(t *testing.T) {
 // dropped, and the records are kept for a retry.
 func TestBadRequestForWholeRequestStopsBisecting(t *testing.T) {
 	srv := newCIServer(t)
-	srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
 		w.WriteHeader(400)
 		_, _ = w.Write([]byte(`{"message":"organization_ids: unknown organization"}`))
 		return true
@@ -284,7 +286,7 @@ func TestBadRequestForWholeRequestStopsBisecting(t *testing.T) {
 // are dropped, logged and counted, and never block the queue.
 func TestBadRequestForOneRecordIsDataFault(t *testing.T) {
 	srv := newCIServer(t)
-	srv.respond = func(_ int, req *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(_ int, req *ci.Request, w http.ResponseWriter) bool {
 		if req.Data[0].Incident.ID == "inc-0" {
 			w.WriteHeader(400)
 			_, _ = w.Write([]byte(`{"message":"incident.name is not valid"}`))
@@ -310,7 +312,7 @@ func TestRedirectRefusedAndTokenNotForwarded(t *testing.T) {
 	}))
 	defer target.Close()
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, target.URL+detectionsPath, http.StatusTemporaryRedirect)
+		http.Redirect(w, r, target.URL+ci.DetectionsPath, http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
 	e := newTestExporter(t, redirector.URL, nil, nil)
@@ -340,7 +342,7 @@ func TestNetworkErrorIsRetryable(t *testing.T) {
 // retrying them sends only their unsent entries.
 func TestPartialFailureReturnsUnsentRecords(t *testing.T) {
 	srv := newCIServer(t)
-	srv.respond = func(n int, _ *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(n int, _ *ci.Request, w http.ResponseWriter) bool {
 		if n == 1 {
 			w.WriteHeader(500)
 			return true
@@ -404,7 +406,7 @@ func TestInputNotMutated(t *testing.T) {
 	for _, status := range []int{200, 500} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			srv := newCIServer(t)
-			srv.respond = func(n int, _ *ciRequest, w http.ResponseWriter) bool {
+			srv.respond = func(n int, _ *ci.Request, w http.ResponseWriter) bool {
 				if status != 200 && n == 1 {
 					w.WriteHeader(status)
 					return true
@@ -502,7 +504,7 @@ func TestUnusableRecordsAreSkipped(t *testing.T) {
 func TestNonDefenderSourceWithCustomAttributes(t *testing.T) {
 	srv := newCIServer(t)
 	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
-		cfg.Detection.Type = DetectionTypeSandbox
+		cfg.Detection.Type = ci.DetectionSandbox
 		cfg.Attributes = AttributesConfig{
 			Indicators:      "sandbox.iocs",
 			AlertID:         "sandbox.report.id",
@@ -531,19 +533,19 @@ func TestNonDefenderSourceWithCustomAttributes(t *testing.T) {
 	require.NoError(t, e.pushLogs(context.Background(), ld))
 	entries := srv.entries()
 	require.Len(t, entries, 2)
-	assert.Equal(t, ciEntry{
+	assert.Equal(t, ci.Entry{
 		Timestamp:  "2026-09-21T14:13:20Z",
-		IOC:        &ciIOC{Type: "url", Value: "http://c2.example/gate.php", SourceType: "dynamic", Field: "network.http"},
-		Incident:   &ciIncident{ID: "99123", Name: "Dropper contacts C2", Type: "acme-sandbox"},
+		IOC:        ci.IOC{Type: "url", Value: "http://c2.example/gate.php", SourceType: "dynamic", Field: "network.http"},
+		Incident:   &ci.Incident{ID: "99123", Name: "Dropper contacts C2", Type: "acme-sandbox"},
 		MitreCodes: []string{"T1105"},
 		Malwares:   []string{"AgentTesla"},
-		Detection:  &ciDetection{Type: "sandbox", Name: "Dropper contacts C2"},
+		Detection:  ci.Detection{Type: "sandbox", Name: "Dropper contacts C2"},
 	}, entries[0])
 }
 
 func TestPermanentErrorsDoNotLeakKeyAnywhere(t *testing.T) {
 	srv := newCIServer(t)
-	srv.respond = func(_ int, _ *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
 		w.WriteHeader(401)
 		_, _ = w.Write([]byte(`{"message":"bad token"}`))
 		return true

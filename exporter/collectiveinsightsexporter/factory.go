@@ -14,18 +14,20 @@ import (
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadata"
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // Defaults.
 const (
-	DefaultEndpoint        = "https://api.recordedfuture.com"
-	DefaultMaxBatchSize    = 500
-	DefaultDedupWindow     = 24 * time.Hour
-	DefaultDedupMaxEntries = 1_000_000
-	DefaultTimeout         = 30 * time.Second
-	// DocumentedDailyCap is Recorded Future's documented submission cap per
+	defaultEndpoint        = "https://api.recordedfuture.com"
+	defaultMaxBatchSize    = 500
+	defaultDedupWindow     = 24 * time.Hour
+	defaultDedupMaxEntries = 1_000_000
+	defaultTimeout         = 30 * time.Second
+	// documentedDailyCap is Recorded Future's documented submission cap per
 	// day; the exporter warns at 80 % of it when daily_limit is 0.
-	DocumentedDailyCap = 15_000
+	documentedDailyCap = 15_000
 )
 
 // NewFactory creates a factory for the collective_insights exporter.
@@ -37,8 +39,8 @@ func NewFactory() exporter.Factory {
 	)
 }
 
-// DefaultAttributes returns the m365_defender receiver's attribute names.
-func DefaultAttributes() AttributesConfig {
+// defaultAttributes returns the m365_defender receiver's attribute names.
+func defaultAttributes() AttributesConfig {
 	return AttributesConfig{
 		Indicators:      contract.AttrIndicators,
 		IncidentID:      contract.AttrIncidentID,
@@ -55,18 +57,18 @@ func DefaultAttributes() AttributesConfig {
 
 func createDefaultConfig() component.Config {
 	clientConfig := confighttp.NewDefaultClientConfig()
-	clientConfig.Endpoint = DefaultEndpoint
-	clientConfig.Timeout = DefaultTimeout
+	clientConfig.Endpoint = defaultEndpoint
+	clientConfig.Timeout = defaultTimeout
 	return &Config{
 		ClientConfig:    clientConfig,
 		QueueConfig:     configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:     configretry.NewDefaultBackOffConfig(),
-		Detection:       DetectionConfig{Type: DetectionTypePlaybook},
-		MaxBatchSize:    DefaultMaxBatchSize,
-		DedupWindow:     DefaultDedupWindow,
-		DedupMaxEntries: DefaultDedupMaxEntries,
+		Detection:       DetectionConfig{Type: ci.DetectionPlaybook},
+		MaxBatchSize:    defaultMaxBatchSize,
+		DedupWindow:     defaultDedupWindow,
+		DedupMaxEntries: defaultDedupMaxEntries,
 		StripURLQuery:   true,
-		Attributes:      DefaultAttributes(),
+		Attributes:      defaultAttributes(),
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadata"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 func TestFactory(t *testing.T) {
@@ -34,7 +36,7 @@ func TestFactory(t *testing.T) {
 // yet submitted, so every entry arrives exactly once.
 func TestRetryThroughExporterHelper(t *testing.T) {
 	srv := newCIServer(t)
-	srv.respond = func(n int, _ *ciRequest, w http.ResponseWriter) bool {
+	srv.respond = func(n int, _ *ci.Request, w http.ResponseWriter) bool {
 		switch n {
 		case 1:
 			w.WriteHeader(http.StatusInternalServerError)

@@ -18,6 +18,8 @@ import (
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
 	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // Hostile values through the real path: log record → mapRecord → entries →
@@ -412,7 +414,7 @@ func TestHostileRecords(t *testing.T) {
 func TestHostileBodyIsValidJSON(t *testing.T) {
 	enc := newBodyEncoder(createDefaultConfig().(*Config))
 	for _, s := range []string{"\x00\x01\x1f\x7f", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\u2028\u2029", `\"\\`, "\xc3", strings.Repeat("\xff", 100)} {
-		rec := &recordInfo{timestamp: timestampLayout, incidentID: s, incidentName: s, title: s, malware: s, mitre: []string{s}}
+		rec := &recordInfo{timestamp: timestampLayout, incident: &ci.Incident{ID: s, Name: s}, detection: ci.Detection{Type: ci.DetectionPlaybook, Name: s}, malwares: []string{s}, mitre: []string{s}}
 		body := enc.appendBody(nil, []*entry{{rec: rec, iocType: "ip", value: "8.8.8.8", field: s}})
 		require.True(t, json.Valid(body), "%q", body)
 		require.True(t, utf8.Valid(body), "%q", body)

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 	"github.com/defender-ci/otelcol-defender-ci/internal/retry"
 )
 
@@ -82,7 +83,7 @@ func (e *ciExporter) operatorFault(resp *http.Response) *operatorFaultError {
 	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
 		f.fault = faultEndpoint
 		f.cause = fmt.Sprintf("POST %s is not the Collective Insights API", e.url)
-		f.fix = "set endpoint to the API base URL (" + DefaultEndpoint + ")"
+		f.fix = "set endpoint to the API base URL (" + defaultEndpoint + ")"
 	default:
 		f.fault = faultRequest
 		f.cause = "the request was refused as a whole"
@@ -169,29 +170,20 @@ func (e *ciExporter) reportOperatorFault(ctx context.Context, f *operatorFaultEr
 	}
 }
 
-// ciResponse is the lenient view of a 200 answer.
-type ciResponse struct {
-	Result struct {
-		Status  string `json:"status"`
-		Debug   bool   `json:"debug"`
-		Summary struct {
-			Processed map[string]any `json:"processed"`
-		} `json:"summary"`
-	} `json:"result"`
-}
-
 func (e *ciExporter) handleSuccess(ctx context.Context, resp *http.Response) {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody))
 	if err != nil || len(raw) == 0 {
 		return
 	}
-	var r ciResponse
+	var r ci.Response
 	if err := json.Unmarshal(raw, &r); err != nil {
 		e.logger.Debug("could not parse the Collective Insights response; ignoring it", zap.Error(err))
 		return
 	}
 	counts := map[string]int64{}
-	flattenCounts("", r.Result.Summary.Processed, counts, 0)
+	if r.Result.Summary != nil {
+		flattenCounts("", r.Result.Summary.Processed, counts, 0)
+	}
 	keys := make([]string, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)

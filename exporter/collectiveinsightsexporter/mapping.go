@@ -2,6 +2,8 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"fmt"
+	"hash/fnv"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -9,18 +11,22 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
 	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 )
 
-// Skip reasons, the `reason` attribute of the skipped metrics.
+// skipReason is the `reason` attribute of the skipped metrics.
+type skipReason string
+
 const (
-	reasonNoIndicators      = "no_indicators"
-	reasonInvalidAttributes = "invalid_attributes"
-	reasonInvalidIndicator  = "invalid_indicator"
-	reasonNotPublic         = "not_public"
-	reasonExcluded          = "excluded"
-	reasonVerdict           = "verdict"
+	reasonNone              skipReason = ""
+	reasonNoIndicators      skipReason = "no_indicators"
+	reasonInvalidAttributes skipReason = "invalid_attributes"
+	reasonInvalidIndicator  skipReason = "invalid_indicator"
+	reasonNotPublic         skipReason = "not_public"
+	reasonExcluded          skipReason = "excluded"
+	reasonVerdict           skipReason = "verdict"
 )
 
 // maxTextLen bounds the per-record text fields (ids, names, types, malware,
@@ -36,16 +42,13 @@ const timestampLayout = "2006-01-02T15:04:05Z"
 
 // recordInfo holds the per-record fields shared by all entries of a record.
 type recordInfo struct {
-	idx          int // position of the record in the push, for partial retries
-	timestamp    string
-	incidentID   string
-	incidentName string
-	incidentType string
-	sourceType   string
-	detectorID   string
-	title        string
-	malware      string
-	mitre        []string
+	idx        int // position of the record in the push, for partial retries
+	timestamp  string
+	incident   *ci.Incident
+	sourceType string
+	detection  ci.Detection
+	mitre      []string
+	malwares   []string
 }
 
 // entry is one Collective Insights data entry (one indicator of a record).
@@ -78,16 +81,36 @@ type mapStats struct {
 	verdict           int
 }
 
+// ciEntry is e as the API's data entry; it shares the record's strings.
+func (e *entry) ciEntry() ci.Entry {
+	r := e.rec
+	return ci.Entry{
+		Timestamp:  r.timestamp,
+		IOC:        ci.IOC{Type: e.iocType, Value: e.value, SourceType: r.sourceType, Field: e.field},
+		Incident:   r.incident,
+		MitreCodes: r.mitre,
+		Malwares:   r.malwares,
+		Detection:  r.detection,
+	}
+}
+
 // mapper turns log records into entries, following DESIGN.md "Mapping".
 type mapper struct {
 	attrs      AttributesConfig
 	excl       *excluder
 	stripQuery bool
-	now        func() time.Time
+	// detection is the configured part of every entry's detection.
+	detection ci.Detection
+	now       func() time.Time
 }
 
 func newMapper(cfg *Config) *mapper {
-	return &mapper{attrs: cfg.Attributes, excl: newExcluder(cfg.Exclude), stripQuery: cfg.StripURLQuery, now: time.Now}
+	m := &mapper{attrs: cfg.Attributes, excl: newExcluder(cfg.Exclude), stripQuery: cfg.StripURLQuery, now: time.Now}
+	m.detection.Type = cfg.Detection.Type
+	if cfg.Detection.Type == ci.DetectionRule {
+		m.detection.ID, m.detection.SubType = cfg.Detection.ID, cfg.Detection.SubType
+	}
+	return m
 }
 
 // errNoIndicators marks a record without indicators (skipped, not an error).
@@ -117,55 +140,46 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 		return out, st, errNoIndicators
 	}
 
-	rec := &recordInfo{idx: idx}
-	var err error
-	var alertID, incidentID string
-	if incidentID, err = stringAttr(attrs, m.attrs.IncidentID); err != nil {
+	var f struct{ incidentID, alertID, incidentName, incidentType, sourceType, detectorID, title, malware string }
+	for _, a := range []struct {
+		name string
+		dst  *string
+	}{
+		{m.attrs.IncidentID, &f.incidentID}, {m.attrs.AlertID, &f.alertID}, {m.attrs.Title, &f.title},
+		{m.attrs.IncidentName, &f.incidentName}, {m.attrs.ServiceSource, &f.incidentType},
+		{m.attrs.DetectionSource, &f.sourceType}, {m.attrs.DetectorID, &f.detectorID}, {m.attrs.ThreatFamily, &f.malware},
+	} {
+		var err error
+		if *a.dst, err = stringAttr(attrs, a.name); err != nil {
+			return out, st, err
+		}
+	}
+	mitre, err := stringsAttr(attrs, m.attrs.MitreTechniques)
+	if err != nil {
 		return out, st, err
 	}
-	if alertID, err = stringAttr(attrs, m.attrs.AlertID); err != nil {
-		return out, st, err
+	if f.incidentID == "" {
+		f.incidentID = f.alertID
 	}
-	rec.incidentID = incidentID
-	if rec.incidentID == "" {
-		rec.incidentID = alertID
-	}
-	if rec.incidentID == "" {
+	if f.incidentID == "" {
 		return out, st, fmt.Errorf("neither %q nor %q is set", m.attrs.IncidentID, m.attrs.AlertID)
 	}
-	if rec.title, err = stringAttr(attrs, m.attrs.Title); err != nil {
-		return out, st, err
+	if f.incidentName == "" {
+		f.incidentName = f.title
 	}
-	if rec.incidentName, err = stringAttr(attrs, m.attrs.IncidentName); err != nil {
-		return out, st, err
+	rec := &recordInfo{
+		idx:        idx,
+		incident:   &ci.Incident{ID: clip(f.incidentID), Name: clip(f.incidentName), Type: clip(f.incidentType)},
+		sourceType: clip(f.sourceType),
+		detection:  m.detection,
+		mitre:      mitre[:min(len(mitre), maxMitreCodes)],
 	}
-	if rec.incidentName == "" {
-		rec.incidentName = rec.title
+	rec.detection.Name = clip(f.title)
+	if rec.detection.ID == "" {
+		rec.detection.ID = clip(f.detectorID)
 	}
-	if rec.incidentType, err = stringAttr(attrs, m.attrs.ServiceSource); err != nil {
-		return out, st, err
-	}
-	if rec.sourceType, err = stringAttr(attrs, m.attrs.DetectionSource); err != nil {
-		return out, st, err
-	}
-	if rec.detectorID, err = stringAttr(attrs, m.attrs.DetectorID); err != nil {
-		return out, st, err
-	}
-	if rec.malware, err = stringAttr(attrs, m.attrs.ThreatFamily); err != nil {
-		return out, st, err
-	}
-	if rec.mitre, err = stringsAttr(attrs, m.attrs.MitreTechniques); err != nil {
-		return out, st, err
-	}
-	rec.incidentID = clip(rec.incidentID)
-	rec.incidentName = clip(rec.incidentName)
-	rec.incidentType = clip(rec.incidentType)
-	rec.sourceType = clip(rec.sourceType)
-	rec.detectorID = clip(rec.detectorID)
-	rec.title = clip(rec.title)
-	rec.malware = clip(rec.malware)
-	if len(rec.mitre) > maxMitreCodes {
-		rec.mitre = rec.mitre[:maxMitreCodes]
+	if malware := clip(f.malware); malware != "" {
+		rec.malwares = []string{malware}
 	}
 	for i, c := range rec.mitre {
 		rec.mitre[i] = clip(c)
@@ -186,7 +200,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 	for i := 0; i < inds.Len(); i++ {
 		e, urlHost, hostIsIP, skip := m.mapIndicator(inds.At(i))
 		switch skip {
-		case "":
+		case reasonNone:
 		case reasonNotPublic:
 			st.notPublic++
 			continue
@@ -205,7 +219,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 		// Duplicates (within the record or the push) are dropped by the exporter.
 		e.rec = rec
 		e.ind = i
-		e.key = dedupKey(e.iocType, e.value, rec.incidentID)
+		e.key = dedupKey(e.iocType, e.value, rec.incident.ID)
 		out = append(out, e)
 	}
 	if len(out) == start && st.invalidIndicators > 0 && st.notPublic == 0 && st.excluded == 0 && st.verdict == 0 {
@@ -216,11 +230,11 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 
 // mapIndicator reads one element of the indicators slice and normalises its
 // value with internal/ioc; for a URL it also returns the URL's host and
-// whether that host is an IP. skip is "" for a usable indicator, else
+// whether that host is an IP. skip is reasonNone for a usable indicator, else
 // reasonNotPublic (an IP, or a URL's IP host, that is not public: the
 // receiver's rule, applied again to values other sources produce) or
 // reasonInvalidIndicator.
-func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsIP bool, skip string) {
+func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsIP bool, skip skipReason) {
 	if v.Type() != pcommon.ValueTypeMap {
 		return e, "", false, reasonInvalidIndicator
 	}
@@ -269,7 +283,7 @@ func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsI
 	if e.verdict, err = stringAttr(im, contract.IndicatorVerdict); err != nil {
 		return e, "", false, reasonInvalidIndicator
 	}
-	return e, urlHost, hostIsIP, ""
+	return e, urlHost, hostIsIP, reasonNone
 }
 
 // stripQuery cuts a URL normalised by ioc.URL at its query or fragment
@@ -358,30 +372,16 @@ func stringsAttr(m pcommon.Map, name string) ([]string, error) {
 	}
 }
 
-// dedupKey hashes (ioc type, ioc value, incident id) with FNV-1a 64. The
-// hash is stable across restarts, so it can be persisted; with 1,000,000
-// entries the chance of any collision is about 3e-8.
+// dedupKey hashes (ioc type, ioc value, incident id), separated by 0xff
+// (never in UTF-8), with FNV-1a 64: stable across restarts, so it can be
+// persisted; with 1,000,000 entries the chance of any collision is ~3e-8.
 func dedupKey(typ, value, incidentID string) uint64 {
-	const (
-		offset = 14695981039346656037
-		prime  = 1099511628211
-	)
-	h := uint64(offset)
-	for i := 0; i < len(typ); i++ {
-		h ^= uint64(typ[i])
-		h *= prime
+	h := fnv.New64a()
+	for i, s := range []string{typ, value, incidentID} {
+		if i > 0 {
+			_, _ = h.Write([]byte{0xff})
+		}
+		_, _ = io.WriteString(h, s)
 	}
-	h ^= 0xff
-	h *= prime
-	for i := 0; i < len(value); i++ {
-		h ^= uint64(value[i])
-		h *= prime
-	}
-	h ^= 0xff
-	h *= prime
-	for i := 0; i < len(incidentID); i++ {
-		h ^= uint64(incidentID[i])
-		h *= prime
-	}
-	return h
+	return h.Sum64()
 }

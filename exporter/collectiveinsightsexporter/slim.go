@@ -5,6 +5,8 @@ import (
 
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
 // slimLogsExporter hands the sending queue only what pushLogs reads: the
@@ -39,34 +41,19 @@ func (s *slimLogsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error 
 
 // slim copies the parts of ld that the mapper reads into new Logs.
 func (s *slimLogsExporter) slim(ld plog.Logs) plog.Logs {
-	out := plog.NewLogs()
-	rls := ld.ResourceLogs()
-	out.ResourceLogs().EnsureCapacity(rls.Len())
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
-		outRL := out.ResourceLogs().AppendEmpty()
-		rl.Resource().Attributes().CopyTo(outRL.Resource().Attributes())
-		sls := rl.ScopeLogs()
-		outRL.ScopeLogs().EnsureCapacity(sls.Len())
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			outLRs := outRL.ScopeLogs().AppendEmpty().LogRecords()
-			outLRs.EnsureCapacity(lrs.Len())
-			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				o := outLRs.AppendEmpty()
-				o.SetTimestamp(lr.Timestamp())
-				o.SetObservedTimestamp(lr.ObservedTimestamp())
-				attrs := lr.Attributes()
-				oa := o.Attributes()
-				oa.EnsureCapacity(len(s.names))
-				for _, n := range s.names {
-					if v, ok := attrs.Get(n); ok {
-						v.CopyTo(oa.PutEmpty(n))
-					}
-				}
+	out := logrecords.NewAppender()
+	for r := range logrecords.All(ld) {
+		o := out.Append(r)
+		o.SetTimestamp(r.Log.Timestamp())
+		o.SetObservedTimestamp(r.Log.ObservedTimestamp())
+		attrs := r.Log.Attributes()
+		oa := o.Attributes()
+		oa.EnsureCapacity(len(s.names))
+		for _, n := range s.names {
+			if v, ok := attrs.Get(n); ok {
+				v.CopyTo(oa.PutEmpty(n))
 			}
 		}
 	}
-	return out
+	return out.Logs
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
 // mapAll maps every record of ld with the default config.
@@ -12,16 +14,9 @@ func mapAll(t testing.TB, ld plog.Logs) []entry {
 	m := newMapper(createDefaultConfig().(*Config))
 	var out []entry
 	idx := 0
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				out, _, _ = m.mapRecord(lrs.At(k), idx, out)
-				idx++
-			}
-		}
+	for r := range logrecords.All(ld) {
+		out, _, _ = m.mapRecord(r.Log, idx, out)
+		idx++
 	}
 	return out
 }
@@ -41,7 +36,7 @@ func TestSlimKeepsWhatTheMapperReads(t *testing.T) {
 	require.NoError(t, err)
 	ld.MarkReadOnly() // slim must not write to its input (a write panics)
 
-	s := newSlimLogsExporter(nil, DefaultAttributes())
+	s := newSlimLogsExporter(nil, defaultAttributes())
 	slim := s.slim(ld)
 
 	after, err := pm.MarshalLogs(ld)

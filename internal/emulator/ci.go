@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
-const ciPath = "/collective-insights/detections"
+const ciPath = ci.DetectionsPath
 
 // maxCIBody bounds a request body; far above any sane batch.
 const maxCIBody = 64 << 20
@@ -22,7 +24,7 @@ const maxCIBody = 64 << 20
 // evicted.
 type submissions struct {
 	mu      sync.Mutex
-	entries []Entry
+	entries []ci.Entry
 	seen    map[string]bool
 	// byOrganization indexes entries by the organization_ids of their request.
 	byOrganization map[string][]int
@@ -30,7 +32,7 @@ type submissions struct {
 
 // add stores entries submitted for organizations and returns how many repeat
 // an earlier (ioc.type, ioc.value, incident.id).
-func (s *submissions) add(entries []Entry, organizations []string) (duplicates int) {
+func (s *submissions) add(entries []ci.Entry, organizations []string) (duplicates int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seen == nil {
@@ -56,10 +58,10 @@ func (s *submissions) add(entries []Entry, organizations []string) (duplicates i
 }
 
 // Submissions returns every accepted entry, in arrival order.
-func (e *Emulator) Submissions() []Entry {
+func (e *Emulator) Submissions() []ci.Entry {
 	e.ci.mu.Lock()
 	defer e.ci.mu.Unlock()
-	return append([]Entry(nil), e.ci.entries...)
+	return append([]ci.Entry(nil), e.ci.entries...)
 }
 
 func (e *Emulator) ciHandler() http.Handler {
@@ -80,7 +82,7 @@ func (e *Emulator) handleDetections(w http.ResponseWriter, r *http.Request) {
 		e.ciRespond(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	req, err := validateCIRequest(body)
+	req, err := ValidateDetections(body)
 	if req != nil {
 		e.stats.update(func(s *Stats) { s.MaxEntriesPerRequest = max(s.MaxEntriesPerRequest, len(req.Data)) })
 	}
@@ -97,7 +99,7 @@ func (e *Emulator) handleDetections(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	debug := *req.Options.Debug
+	debug := req.Options.Debug
 	if debug {
 		e.stats.update(func(s *Stats) { s.EntriesDebug += len(req.Data) })
 	} else {
@@ -111,13 +113,16 @@ func (e *Emulator) handleDetections(w http.ResponseWriter, r *http.Request) {
 	for _, en := range req.Data {
 		processed[en.IOC.Type]++
 	}
-	result := map[string]any{"status": "success", "debug": debug}
-	if req.Options.Summary != nil && *req.Options.Summary {
-		result["summary"] = map[string]any{"processed": processed}
+	resp := ci.Response{Result: ci.Result{Status: "success", Debug: debug}}
+	if req.Options.Summary {
+		resp.Result.Summary = &ci.Summary{Processed: map[string]any{}}
+		for typ, n := range processed {
+			resp.Result.Summary.Processed[typ] = n
+		}
 	}
 	e.stats.update(func(s *Stats) { s.CIRequests[http.StatusOK]++ })
 	e.logf("collective insights: %d entries -> 200 (debug=%t) %s", len(req.Data), debug, countsByType(processed))
-	writeJSON(w, http.StatusOK, map[string]any{"result": result})
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // injectCIFault answers for a fault or a bad key and reports whether it did.
@@ -185,7 +190,7 @@ func readCIBody(r *http.Request) ([]byte, error) {
 }
 
 // rejectValue implements the CIRejectValue fault.
-func rejectValue(req *ciRequest, value string) error {
+func rejectValue(req *ci.Request, value string) error {
 	if value == "" {
 		return nil
 	}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // Collective Insights schema (DESIGN.md, "Exporter", API). The emulator is
@@ -20,8 +22,8 @@ var (
 	requestKeys  = keySet{allowed: []string{"options", "organization_ids", "data"}, required: []string{"options", "data"}}
 	entryKeys    = keySet{allowed: []string{"timestamp", "ioc", "incident", "mitre_codes", "malwares", "detection"}, required: []string{"timestamp", "ioc", "detection"}}
 	iocTypes     = []string{"ip", "domain", "url", "hash", "vulnerability"}
-	detections   = []string{"correlation", "playbook", "detection_rule", "sandbox"}
-	ruleSubTypes = []string{"sigma", "yara", "snort"}
+	detections   = []string{ci.DetectionCorrelation, ci.DetectionPlaybook, ci.DetectionRule, ci.DetectionSandbox}
+	ruleSubTypes = []string{ci.SubTypeSigma, ci.SubTypeYara, ci.SubTypeSnort}
 
 	timestampPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$`)
 	cvePattern       = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
@@ -60,19 +62,21 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	return dec.Decode(v)
 }
 
-// validateCIRequest decodes and validates a request body. It returns the
-// decoded request whenever its data array could be read, with an error
-// when anything is wrong.
-func validateCIRequest(body []byte) (*ciRequest, error) {
+// ValidateDetections decodes and validates a Collective Insights request
+// body. It returns the decoded request whenever its data array could be
+// read, with an error when anything is wrong. The exporter's tests use it
+// too, so both judge requests by the same rules.
+func ValidateDetections(body []byte) (*ci.Request, error) {
 	fields, err := requestKeys.check(body)
 	if err != nil {
 		return nil, fmt.Errorf("body: %v", err)
 	}
-	req := &ciRequest{}
+	req := &ci.Request{}
 	if err := decodeStrict(fields["options"], &req.Options); err != nil {
 		return nil, fmt.Errorf("options: %v", err)
 	}
-	if req.Options.Debug == nil {
+	var options map[string]json.RawMessage
+	if json.Unmarshal(fields["options"], &options) != nil || options["debug"] == nil || string(options["debug"]) == "null" {
 		return nil, errors.New("options.debug is required")
 	}
 	if raw, ok := fields["organization_ids"]; ok {
@@ -92,7 +96,7 @@ func validateCIRequest(body []byte) (*ciRequest, error) {
 	if len(rawEntries) == 0 {
 		return nil, errors.New("data must not be empty")
 	}
-	req.Data = make([]Entry, len(rawEntries))
+	req.Data = make([]ci.Entry, len(rawEntries))
 	for i, raw := range rawEntries {
 		if err := validateEntry(raw, &req.Data[i]); err != nil {
 			return req, fmt.Errorf("data[%d]: %v", i, err)
@@ -101,7 +105,7 @@ func validateCIRequest(body []byte) (*ciRequest, error) {
 	return req, nil
 }
 
-func validateEntry(raw json.RawMessage, en *Entry) error {
+func validateEntry(raw json.RawMessage, en *ci.Entry) error {
 	if _, err := entryKeys.check(raw); err != nil {
 		return err
 	}
@@ -127,7 +131,7 @@ func validateEntry(raw json.RawMessage, en *Entry) error {
 	return validateDetection(en.Detection)
 }
 
-func validateIOC(ioc EntryIOC) error {
+func validateIOC(ioc ci.IOC) error {
 	if !slices.Contains(iocTypes, ioc.Type) {
 		return fmt.Errorf("ioc.type %q is not one of %v", ioc.Type, iocTypes)
 	}
@@ -194,11 +198,11 @@ func implausibleDomain(value string) string {
 	return ""
 }
 
-func validateDetection(d EntryDetection) error {
+func validateDetection(d ci.Detection) error {
 	if !slices.Contains(detections, d.Type) {
 		return fmt.Errorf("detection.type %q is not one of %v", d.Type, detections)
 	}
-	if d.Type == "detection_rule" {
+	if d.Type == ci.DetectionRule {
 		if d.ID == "" {
 			return errors.New("detection.id is required for detection_rule")
 		}

@@ -3,6 +3,8 @@ package emulator
 import (
 	"net/http"
 	"strings"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // Tenant is a further Microsoft tenant the emulator serves on the same
@@ -48,10 +50,10 @@ func (e *Emulator) Tenant(tenantID string) *Emulator {
 
 // SubmissionsFor returns the accepted entries whose request named
 // organization in organization_ids, in arrival order.
-func (e *Emulator) SubmissionsFor(organization string) []Entry {
+func (e *Emulator) SubmissionsFor(organization string) []ci.Entry {
 	e.ci.mu.Lock()
 	defer e.ci.mu.Unlock()
-	var out []Entry
+	var out []ci.Entry
 	for _, i := range e.ci.byOrganization[organization] {
 		out = append(out, e.ci.entries[i])
 	}

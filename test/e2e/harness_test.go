@@ -21,6 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
+
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 const (
@@ -293,7 +295,7 @@ func expectedKey(ind emulator.Indicator) indicatorKey {
 
 // submittedKey is the key of one accepted entry (an entry without an
 // incident has an empty incident ID and so matches no expected key).
-func submittedKey(e emulator.Entry) indicatorKey {
+func submittedKey(e ci.Entry) indicatorKey {
 	id := ""
 	if e.Incident != nil {
 		id = e.Incident.ID
