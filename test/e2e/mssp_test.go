@@ -63,15 +63,21 @@ func TestEndToEndMSSP(t *testing.T) {
 
 	// First run: tailspin's secret is refused; contoso and fabrikam deliver everything.
 	col := startMSSP(t, emu, dir, caFile, env, "")
-	waitFor(t, col, 2*time.Minute, func() (bool, string) {
+	waitFor(t, col.collector, 2*time.Minute, func() (bool, string) {
 		c, f := missingFor(emu, contoso, msspTenants[0].org), missingFor(emu, fabrikam, msspTenants[1].org)
 		return c == 0 && f == 0, fmt.Sprintf("contoso misses %d indicators, fabrikam %d", c, f)
 	})
-	waitFor(t, col, time.Minute, func() (bool, string) {
+	waitFor(t, col.collector, time.Minute, func() (bool, string) {
 		return tailspin.Stats().TokenRequests >= 2, "waiting for tailspin's sign-in to be refused again"
 	})
 	assert.Zero(t, tailspin.Stats().TokensIssued, "tailspin's wrong secret got a token")
 	assert.Equal(t, len(expectedKeys(tailspin)), missingFor(emu, tailspin, msspTenants[2].org), "tailspin's indicators arrived without a token")
+	// The tenant's failures are visible under its own component id, for alert rules.
+	metrics := httpBody(t, "http://"+col.metricsAddr+"/metrics")
+	assert.Regexp(t, `otelcol_m365_defender_failed_polls\{[^}]*otel_scope_otelcol_component_id="m365_defender/tailspin"[^}]*\} [1-9]`, metrics)
+	for _, name := range []string{"contoso", "fabrikam"} {
+		assert.Regexp(t, `otelcol_m365_defender_checkpoint_age\{[^}]*otel_scope_otelcol_component_id="m365_defender/`+name+`"`, metrics)
+	}
 	col.stop(t)
 
 	// Each organisation got only its own tenants' indicators.
@@ -90,11 +96,11 @@ func TestEndToEndMSSP(t *testing.T) {
 		servedBefore[name], requestsBefore[name] = tn.Stats().AlertsServed, tn.Stats().GraphRequestsTotal()
 	}
 	col = startMSSP(t, emu, dir, caFile, env, `severity ne 'informational'`)
-	waitFor(t, col, 2*time.Minute, func() (bool, string) {
+	waitFor(t, col.collector, 2*time.Minute, func() (bool, string) {
 		m := missingFor(emu, tailspin, msspTenants[2].org)
 		return m == 0, fmt.Sprintf("tailspin misses %d indicators", m)
 	})
-	waitFor(t, col, time.Minute, func() (bool, string) {
+	waitFor(t, col.collector, time.Minute, func() (bool, string) {
 		f := fabrikam.Stats().AlertsServed - servedBefore["fabrikam"]
 		c := contoso.Stats().GraphRequestsTotal() - requestsBefore["contoso"]
 		return f > 0 && c >= 2, fmt.Sprintf("fabrikam re-read %d alerts, contoso polled %d times since the restart", f, c)
@@ -104,7 +110,7 @@ func TestEndToEndMSSP(t *testing.T) {
 	// fresh lookback window.
 	assert.Equal(t, servedBefore["contoso"], contoso.Stats().AlertsServed, "contoso read alerts again: its checkpoint was not kept")
 	contoso.AddAlerts(3)
-	waitFor(t, col, time.Minute, func() (bool, string) {
+	waitFor(t, col.collector, time.Minute, func() (bool, string) {
 		m := missingFor(emu, contoso, msspTenants[0].org)
 		return m == 0, fmt.Sprintf("contoso misses %d new indicators", m)
 	})
@@ -125,7 +131,7 @@ func TestEndToEndMSSP(t *testing.T) {
 // startMSSP runs examples/mssp.yaml with an override file that points every receiver
 // and exporter at the emulator, with millisecond-scale polling and backoff;
 // fabrikamFilter, when set, becomes fabrikam's filter.
-func startMSSP(t *testing.T, emu *emulator.Emulator, dir, caFile string, env []string, fabrikamFilter string) *collector {
+func startMSSP(t *testing.T, emu *emulator.Emulator, dir, caFile string, env []string, fabrikamFilter string) msspCollector {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("receivers:\n")
@@ -142,13 +148,20 @@ func startMSSP(t *testing.T, emu *emulator.Emulator, dir, caFile string, env []s
 			org, emu.CIURL(), caFile)
 	}
 	fmt.Fprintf(&b, "extensions:\n  health_check:\n    endpoint: %s\n", freeAddr(t))
-	fmt.Fprintf(&b, "service:\n  telemetry:\n    metrics:\n      readers:\n        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %s}}}\n",
-		strings.TrimPrefix(freeAddr(t), "127.0.0.1:"))
+	metricsAddr := freeAddr(t)
+	fmt.Fprintf(&b, "service:\n  telemetry:\n    metrics:\n      readers:\n        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %s, without_scope_info: false}}}\n",
+		strings.TrimPrefix(metricsAddr, "127.0.0.1:"))
 	override := filepath.Join(dir, "override.yaml")
 	require.NoError(t, os.WriteFile(override, []byte(b.String()), 0o600))
-	cmd := exec.Command(binaryPath(t), "--config", "../../examples/mssp.yaml", "--config", override)
+	cmd := exec.Command(binaryPath(t), "--feature-gates=telemetry.newPipelineTelemetry", "--config", "../../examples/mssp.yaml", "--config", override)
 	cmd.Env = append(os.Environ(), env...)
-	return startProcess(t, cmd)
+	return msspCollector{startProcess(t, cmd), metricsAddr}
+}
+
+// msspCollector is a run of the example and where its Prometheus endpoint listens.
+type msspCollector struct {
+	*collector
+	metricsAddr string
 }
 
 // expectedKeys is every indicator a tenant's dataset planted, as submitted keys.
