@@ -77,6 +77,16 @@
 // unescaped Windows path after its id and lastUpdateDateTime), and keep
 // failing the one window that holds a given instant.
 //
+// # Several tenants
+//
+// Config.Tenants adds Microsoft tenants served on the same identity and Graph
+// hosts, as Entra ID and Graph serve every customer of a managed security
+// service provider: the token endpoint routes by the tenant in its path,
+// Graph by the tenant that issued the bearer token. Each tenant has its own
+// credentials, dataset, tokens, faults and Graph statistics (Tenant returns
+// its Emulator); Collective Insights is shared, and SubmissionsFor returns
+// what arrived for one organisation.
+//
 // # Collective Insights
 //
 // Request bodies are validated strictly (unknown keys, nulls, types, value
