@@ -20,7 +20,8 @@ import (
 )
 
 const (
-	incidentsPath = "/v1.0/security/incidents"
+	incidentsPermission = "SecurityIncident.Read.All"
+	incidentsPath       = "/v1.0/security/incidents"
 	// incidentListTop is Graph's maximum $top for the incidents list.
 	incidentListTop = 50
 	// Names are replaced whenever the list shows the incident again; the TTL

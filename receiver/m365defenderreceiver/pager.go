@@ -18,100 +18,12 @@ import (
 )
 
 const (
+	alertsPermission = "SecurityAlert.Read.All"
+	alertsPath       = "/v1.0/security/alerts_v2"
 	// maxSkip is Graph's cap on $skip. $skip is used only inside a 1 ms
 	// window whose pages are still full without a nextLink.
 	maxSkip = 500
-	// defaultMaxWindowRequests bounds the requests spent on one sub-window
-	// (pages, splits, re-reads): a Graph that answers nonsense must cost a
-	// bounded number of requests, not 10^6.
-	defaultMaxWindowRequests = 2000
 )
-
-// errWindowLimit ends a sub-window that used up its request budget.
-var errWindowLimit = errors.New("request budget of the window used up")
-
-// leaf is a part of a sub-window being read: its time range, the $top it
-// is read with (halved after an oversize page) and whether it is being
-// searched for a poison alert (then a malformed page is split at once instead
-// of being read again).
-type leaf struct {
-	w      window
-	top    int
-	bisect bool
-}
-
-// readWindow reads w and advances the cursor after each part. A page that
-// comes back full without a nextLink splits its part in two by time; an
-// oversize page is read again with half the $top; a page that stays
-// malformed is split until the alert that breaks it is alone, then skipped.
-// It returns the number of items read.
-func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, error) {
-	stack := []leaf{{w: w, top: r.pageSize}}
-	budget := r.maxWindowRequests
-	total := 0
-	for len(stack) > 0 {
-		cur := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		res, err := r.readPages(ctx, cur, &budget)
-		total += res.n
-		if errors.Is(err, errWindowLimit) {
-			// What was delivered is checkpointed; smaller sub-windows next poll.
-			r.span = max(r.span/4, minSpan)
-		}
-		if err != nil {
-			return total, err
-		}
-		switch res.outcome {
-		case outcomeFull:
-			left, right := cur.halves()
-			r.logger.Debug("Full page without nextLink; splitting the window", zap.Time("start", cur.w.start), zap.Time("mid", left.w.end), zap.Time("end", cur.w.end))
-			stack = append(stack, right, left)
-			continue
-		case outcomeBadPage:
-			stack = append(stack, r.narrow(cur, res.oversize)...)
-			continue
-		}
-		r.advance(ctx, cur.w.end)
-	}
-	return total, nil
-}
-
-// halves splits l by time at a millisecond boundary.
-func (l leaf) halves() (leaf, leaf) {
-	w := l.w
-	mid := w.start.Add(w.end.Sub(w.start) / 2).Truncate(time.Millisecond)
-	if !mid.After(w.start) {
-		mid = w.start.Add(time.Millisecond)
-	}
-	left, right := l, l
-	left.w.end, right.w.start = mid, mid
-	return left, right
-}
-
-func (l leaf) splittable() bool { return l.w.end.Sub(l.w.start) > time.Millisecond }
-
-// narrow returns the leaves to read instead of l after a page of l could
-// not be read (oversize or malformed even when read again). An oversize page
-// is read again with half the $top; a malformed one in halves by time, then
-// (at 1 ms) with half the $top. readPages skips the alert once it is alone.
-func (r *defenderReceiver) narrow(l leaf, oversize bool) []leaf {
-	next := l
-	next.bisect = true
-	switch {
-	case oversize && l.top > 1, !l.splittable():
-		next.top = max(l.top/2, 1)
-		r.logger.Warn("Reading the window again with a smaller $top", zap.Time("start", l.w.start), zap.Time("end", l.w.end), zap.Int("top", next.top))
-		return []leaf{next}
-	default:
-		if oversize {
-			// One alert alone is over the limit: find it by time, reading
-			// the halves at the full page size again.
-			next.top = r.pageSize
-		}
-		left, right := next.halves()
-		return []leaf{right, left}
-	}
-}
 
 type pagesOutcome int
 
