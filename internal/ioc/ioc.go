@@ -11,6 +11,7 @@ package ioc // import "github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 import (
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -467,79 +468,31 @@ func allDigits(s string) bool {
 	return true
 }
 
+// cveID matches a CVE id: the year, then 4 to 12 digits, not glued to a
+// word ("XCVE-2020-1234" and "CVE-2020-1234a" are none).
+var cveID = regexp.MustCompile(`\b[Cc][Vv][Ee]-[0-9]{4}-[0-9]{4,12}\b`)
+
 // CVE returns a CVE id (CVE-YYYY-NNNN, 4 to 12 digits after the year)
 // trimmed and upper-cased ("cve-2024-3094" → "CVE-2024-3094").
 func CVE(v string) (string, bool) {
 	v = strings.TrimSpace(v)
-	if len(v) < 13 || !hasCVEPrefix(v) || cveLen(v) != len(v) {
+	if loc := cveID.FindStringIndex(v); loc == nil || loc[0] != 0 || loc[1] != len(v) {
 		return "", false
 	}
 	return "CVE-" + v[4:], true
 }
 
-// FindCVEs returns the CVE ids in text (see CVE) in order, upper-cased. An
-// id glued to a word ("XCVE-2020-1234", "CVE-2020-1234a") is not one.
+// FindCVEs returns the CVE ids in text (see CVE) in order, upper-cased.
 func FindCVEs(text string) []string {
-	var out []string
-	for i := 0; i+13 <= len(text); {
-		j := indexCVEPrefix(text[i:])
-		if j < 0 {
-			break
-		}
-		k := i + j
-		if k > 0 && isWordByte(text[k-1]) {
-			i = k + 4
-			continue
-		}
-		n := cveLen(text[k:])
-		if n == 0 {
-			i = k + 4
-			continue
-		}
-		if e := k + n; e < len(text) && isWordByte(text[e]) {
-			i = e
-			continue
-		}
-		out = append(out, "CVE-"+text[k+4:k+n])
-		i = k + n
+	// The regexp has no literal prefix to search for; most texts hold no id.
+	if !strings.Contains(strings.ToLower(text), "cve-") {
+		return nil
 	}
-	return out
-}
-
-// cveLen returns the length of the CVE id at the start of s (which starts
-// with "CVE-" in any case), or 0 when there is none there: 4 digits, '-',
-// then 4 to 12 digits, ending at the last digit.
-func cveLen(s string) int {
-	p := 4
-	if p+5 > len(s) || !allDigits(s[p:p+4]) || s[p+4] != '-' {
-		return 0
+	ids := cveID.FindAllString(text, -1)
+	for i, id := range ids {
+		ids[i] = "CVE-" + id[4:]
 	}
-	q := p + 5
-	e := q
-	for e < len(s) && s[e] >= '0' && s[e] <= '9' {
-		e++
-	}
-	if e-q < 4 || e-q > 12 {
-		return 0
-	}
-	return e
-}
-
-func hasCVEPrefix(s string) bool {
-	return len(s) >= 4 && (s[0] == 'C' || s[0] == 'c') && (s[1] == 'V' || s[1] == 'v') && (s[2] == 'E' || s[2] == 'e') && s[3] == '-'
-}
-
-func indexCVEPrefix(s string) int {
-	for i := 0; i+4 <= len(s); i++ {
-		if hasCVEPrefix(s[i:]) {
-			return i
-		}
-	}
-	return -1
-}
-
-func isWordByte(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	return ids
 }
 
 // notGlobal lists the IANA special-purpose prefixes that are not globally
