@@ -188,14 +188,9 @@ func checkpointKey(tenant, source, filter string) string {
 }
 
 // checkpointStore persists the checkpoint; a nil client keeps it in memory only.
-//
-// The full checkpoint (cursor and emitted versions) is written under key when
-// the cursor moves, which is also when the versions are pruned to the overlap.
-// Between two cursor moves, each delivered page appends only its own versions
-// under key.seen.<n> (24 bytes each), so the cost of a page's save is bounded
-// by the page size, not by how many versions the current window has emitted
-// so far (docs/benchmarks.md); the next full save deletes those chunks in the
-// same storage batch.
+// The full checkpoint is written under key when the cursor moves; in between,
+// each delivered page appends only its own versions under key.seen.<n>, so a
+// page's save costs its size, not the window's.
 type checkpointStore struct {
 	client storage.Client
 	key    string

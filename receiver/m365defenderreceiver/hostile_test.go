@@ -76,8 +76,8 @@ var (
 	asciiDomainRE = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
 )
 
-// checkIndicators asserts the invariants of emitted indicators (DESIGN.md,
-// "Indicators"): known type, non-empty trimmed valid UTF-8 value and field,
+// checkIndicators asserts the invariants of emitted indicators (README,
+// "Log records"): known type, non-empty trimmed valid UTF-8 value and field,
 // hashes and domains lower-case, domains ASCII (IDN as A-labels) with DNS
 // labels that Collective Insights accepts, IPs public and canonical without
 // zone, URLs with scheme and host and no userinfo, CVE ids upper-case, no
