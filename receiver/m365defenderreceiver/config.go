@@ -16,24 +16,24 @@ import (
 
 // Sources.
 const (
-	SourceAlerts    = "alerts"
-	SourceIncidents = "incidents"
+	sourceAlerts    = "alerts"
+	sourceIncidents = "incidents"
 )
 
 // Clouds.
 const (
-	CloudPublic = "public"
-	CloudUSGov  = "usgov"
-	CloudDoD    = "dod"
-	CloudChina  = "china"
+	cloudPublic = "public"
+	cloudUSGov  = "usgov"
+	cloudDoD    = "dod"
+	cloudChina  = "china"
 )
 
 // alerts_v2 page sizes, the same in both sources: incident mode reads the
 // alerts exactly as alerts mode does (incident list pages are always
 // incidentListTop).
 const (
-	DefaultPageSize = 500
-	MaxPageSize     = 1000
+	defaultPageSize = 500
+	maxPageSize     = 1000
 )
 
 // graphRetention is Graph's documented retention of security alerts.
@@ -45,10 +45,10 @@ type cloudHosts struct {
 }
 
 var clouds = map[string]cloudHosts{
-	CloudPublic: {authority: "https://login.microsoftonline.com", graph: "https://graph.microsoft.com"},
-	CloudUSGov:  {authority: "https://login.microsoftonline.us", graph: "https://graph.microsoft.us"},
-	CloudDoD:    {authority: "https://login.microsoftonline.us", graph: "https://dod-graph.microsoft.us"},
-	CloudChina:  {authority: "https://login.chinacloudapi.cn", graph: "https://microsoftgraph.chinacloudapi.cn"},
+	cloudPublic: {authority: "https://login.microsoftonline.com", graph: "https://graph.microsoft.com"},
+	cloudUSGov:  {authority: "https://login.microsoftonline.us", graph: "https://graph.microsoft.us"},
+	cloudDoD:    {authority: "https://login.microsoftonline.us", graph: "https://dod-graph.microsoft.us"},
+	cloudChina:  {authority: "https://login.chinacloudapi.cn", graph: "https://microsoftgraph.chinacloudapi.cn"},
 }
 
 // ManagedIdentityConfig selects an Azure managed identity. Both fields empty
@@ -158,14 +158,14 @@ func (cfg *Config) Validate() error {
 	}
 
 	switch cfg.Source {
-	case SourceAlerts, SourceIncidents:
+	case sourceAlerts, sourceIncidents:
 	default:
 		errs = append(errs, fmt.Errorf("source: unknown value %q (want alerts or incidents)", cfg.Source))
 	}
 	if cfg.PageSize < 0 {
 		errs = append(errs, fmt.Errorf("page_size: must not be negative (got %d)", cfg.PageSize))
-	} else if cfg.PageSize > MaxPageSize {
-		errs = append(errs, fmt.Errorf("page_size: %d is over Graph's alerts_v2 maximum of %d", cfg.PageSize, MaxPageSize))
+	} else if cfg.PageSize > maxPageSize {
+		errs = append(errs, fmt.Errorf("page_size: %d is over Graph's alerts_v2 maximum of %d", cfg.PageSize, maxPageSize))
 	}
 
 	if cfg.InitialLookback < 0 {
@@ -305,7 +305,7 @@ func (cfg *Config) authority() string {
 func (cfg *Config) scope() string {
 	c, ok := clouds[cfg.Cloud]
 	if !ok {
-		c = clouds[CloudPublic]
+		c = clouds[cloudPublic]
 	}
 	return c.graph + "/.default"
 }
@@ -315,5 +315,5 @@ func (cfg *Config) effectivePageSize() int {
 	if cfg.PageSize > 0 {
 		return cfg.PageSize
 	}
-	return DefaultPageSize
+	return defaultPageSize
 }

@@ -28,8 +28,8 @@ func loadConfig(t *testing.T, name string) *Config {
 func TestLoadConfig(t *testing.T) {
 	def := loadConfig(t, "m365_defender")
 	require.NoError(t, confmap.Validate(def))
-	assert.Equal(t, CloudPublic, def.Cloud)
-	assert.Equal(t, SourceAlerts, def.Source)
+	assert.Equal(t, cloudPublic, def.Cloud)
+	assert.Equal(t, sourceAlerts, def.Source)
 	assert.Equal(t, 24*time.Hour, def.InitialLookback)
 	assert.Equal(t, 5*time.Minute, def.PollInterval)
 	assert.Equal(t, 5*time.Minute, def.CursorOverlap)
@@ -46,11 +46,11 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, confmap.Validate(full))
 	assert.Equal(t, "/etc/otelcol/defender.pem", full.ClientCertificatePath)
 	assert.Equal(t, "pem-password", string(full.ClientCertificatePassword))
-	assert.Equal(t, CloudUSGov, full.Cloud)
+	assert.Equal(t, cloudUSGov, full.Cloud)
 	assert.Equal(t, "https://graph.example.test", full.graphBase())
 	assert.Equal(t, "https://login.example.test", full.authority())
 	assert.Equal(t, "https://graph.microsoft.us/.default", full.scope(), "scope from cloud even with endpoint overridden")
-	assert.Equal(t, SourceIncidents, full.Source)
+	assert.Equal(t, sourceIncidents, full.Source)
 	assert.Equal(t, 720*time.Hour, full.InitialLookback)
 	assert.Equal(t, time.Minute, full.PollInterval)
 	assert.Equal(t, "severity eq 'high'", full.Filter)
@@ -126,8 +126,8 @@ func TestValidate(t *testing.T) {
 		{"page size over maximum", func(c *Config) { c.PageSize = 1001 }, `page_size: 1001 is over Graph's alerts_v2 maximum of 1000`},
 		{"page size at maximum", func(c *Config) { c.PageSize = 1000 }, ""},
 		// Incident mode pages alerts_v2 as alerts mode does: the incidents cap of 50 is not the alerts' limit.
-		{"incidents page size at the alerts maximum", func(c *Config) { c.Source = SourceIncidents; c.PageSize = 1000 }, ""},
-		{"incidents page size over maximum", func(c *Config) { c.Source = SourceIncidents; c.PageSize = 1001 }, `page_size: 1001 is over Graph's alerts_v2 maximum of 1000`},
+		{"incidents page size at the alerts maximum", func(c *Config) { c.Source = sourceIncidents; c.PageSize = 1000 }, ""},
+		{"incidents page size over maximum", func(c *Config) { c.Source = sourceIncidents; c.PageSize = 1001 }, `page_size: 1001 is over Graph's alerts_v2 maximum of 1000`},
 		{"negative page size", func(c *Config) { c.PageSize = -1 }, "page_size: must not be negative"},
 		{"negative lookback", func(c *Config) { c.InitialLookback = -time.Hour }, "initial_lookback: must not be negative"},
 		{"negative overlap", func(c *Config) { c.CursorOverlap = -time.Second }, "cursor_overlap: must not be negative"},
@@ -162,10 +162,10 @@ func TestValidate(t *testing.T) {
 
 func TestCloudHosts(t *testing.T) {
 	for cloudName, want := range map[string][3]string{
-		CloudPublic: {"https://graph.microsoft.com", "https://login.microsoftonline.com", "https://graph.microsoft.com/.default"},
-		CloudUSGov:  {"https://graph.microsoft.us", "https://login.microsoftonline.us", "https://graph.microsoft.us/.default"},
-		CloudDoD:    {"https://dod-graph.microsoft.us", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us/.default"},
-		CloudChina:  {"https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn/.default"},
+		cloudPublic: {"https://graph.microsoft.com", "https://login.microsoftonline.com", "https://graph.microsoft.com/.default"},
+		cloudUSGov:  {"https://graph.microsoft.us", "https://login.microsoftonline.us", "https://graph.microsoft.us/.default"},
+		cloudDoD:    {"https://dod-graph.microsoft.us", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us/.default"},
+		cloudChina:  {"https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn/.default"},
 	} {
 		cfg := validConfig()
 		cfg.Cloud = cloudName

@@ -118,7 +118,7 @@ func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window
 	err := r.next.ConsumeLogs(opCtx, logs)
 	r.obsrecv.EndLogsOp(opCtx, "graph_json", count, err)
 	if err != nil {
-		r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["consumer"])
+		r.tel.M365DefenderFailedPages.Add(ctx, 1, failConsumer.attr())
 		return fmt.Errorf("next consumer refused %d alerts: %w", count, err)
 	}
 	r.tel.M365DefenderAlertsEmitted.Add(ctx, int64(count))

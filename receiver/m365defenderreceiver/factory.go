@@ -35,8 +35,8 @@ func createDefaultConfig() component.Config {
 	cc.Timeout = defaultTimeout
 	return &Config{
 		ClientConfig:              cc,
-		Cloud:                     CloudPublic,
-		Source:                    SourceAlerts,
+		Cloud:                     cloudPublic,
+		Source:                    sourceAlerts,
 		InitialLookback:           defaultInitialLookback,
 		PollInterval:              defaultPollInterval,
 		CursorOverlap:             defaultCursorOverlap,

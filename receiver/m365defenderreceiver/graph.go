@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v7"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
@@ -60,18 +58,17 @@ func (rs retrySettings) newBackoff() *backoff.ExponentialBackOff {
 }
 
 // graphClient sends GET requests to Microsoft Graph with bearer tokens,
-// rate limiting, and the retry policy of DESIGN.md.
+// rate limiting, and the retry policy described in the README.
 type graphClient struct {
-	http     *http.Client
-	base     *url.URL
-	tokens   *tokenSource // nil when an auth extension authenticates
-	limiter  *rate.Limiter
-	prefer   bool
-	retry    retrySettings
-	logger   *zap.Logger
-	tel      *metadata.TelemetryBuilder
-	sleep    func(ctx context.Context, d time.Duration) error
-	outcomes map[string]metric.AddOption
+	http    *http.Client
+	base    *url.URL
+	tokens  *tokenSource // nil when an auth extension authenticates
+	limiter *rate.Limiter
+	prefer  bool
+	retry   retrySettings
+	logger  *zap.Logger
+	tel     *metadata.TelemetryBuilder
+	sleep   func(ctx context.Context, d time.Duration) error
 	// body holds the last response body; reused so that reading a page
 	// does not allocate (and leave for the GC) a new page-sized buffer.
 	body bytes.Buffer
@@ -80,12 +77,9 @@ type graphClient struct {
 }
 
 func newGraphClient(base *url.URL, hc *http.Client, tokens *tokenSource, perMinute int, prefer bool, retry retrySettings, logger *zap.Logger, tel *metadata.TelemetryBuilder) *graphClient {
-	g := &graphClient{http: hc, base: base, tokens: tokens, prefer: prefer, retry: retry, logger: logger, tel: tel, sleep: sleepCtx, outcomes: map[string]metric.AddOption{}, maxBody: maxResponseBytes}
+	g := &graphClient{http: hc, base: base, tokens: tokens, prefer: prefer, retry: retry, logger: logger, tel: tel, sleep: sleepCtx, maxBody: maxResponseBytes}
 	if perMinute > 0 {
 		g.limiter = rate.NewLimiter(rate.Limit(float64(perMinute)/60), max(1, perMinute/10))
-	}
-	for _, o := range []string{"success", "throttled", "server_error", "network_error", "unauthorized", "forbidden", "client_error", "canceled", "oversize"} {
-		g.outcomes[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
 	}
 	return g
 }
@@ -109,8 +103,8 @@ func (g *graphClient) sameOrigin(u *url.URL) bool {
 	return strings.EqualFold(u.Scheme, g.base.Scheme) && strings.EqualFold(u.Host, g.base.Host)
 }
 
-func (g *graphClient) count(ctx context.Context, outcome string) {
-	g.tel.M365DefenderRequests.Add(ctx, 1, g.outcomes[outcome])
+func (g *graphClient) count(ctx context.Context, outcome requestOutcome) {
+	g.tel.M365DefenderRequests.Add(ctx, 1, outcome.attr())
 }
 
 // get fetches rawURL, which must be on the configured Graph origin.
@@ -155,10 +149,10 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		resp, err := g.http.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
-				g.count(ctx, "canceled")
+				g.count(ctx, outcomeCanceled)
 				return nil, ctx.Err()
 			}
-			g.count(ctx, "network_error")
+			g.count(ctx, outcomeNetworkError)
 			if attempt >= g.retry.maxAttempts {
 				return nil, fmt.Errorf("GET %s failed after %d attempts: %w", u.Path, attempt, err)
 			}
@@ -187,10 +181,10 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			body := g.body.Bytes()
 			if err != nil {
 				if ctx.Err() != nil {
-					g.count(ctx, "canceled")
+					g.count(ctx, outcomeCanceled)
 					return nil, ctx.Err()
 				}
-				g.count(ctx, "network_error")
+				g.count(ctx, outcomeNetworkError)
 				if attempt >= g.retry.maxAttempts {
 					return nil, fmt.Errorf("reading GET %s failed after %d attempts: %w", u.Path, attempt, err)
 				}
@@ -199,13 +193,13 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 				}
 				continue
 			}
-			g.count(ctx, "success")
+			g.count(ctx, outcomeSuccess)
 			return body, nil
 		}
 		msg := graphErrorMessage(resp)
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
-			g.count(ctx, "throttled")
+			g.count(ctx, outcomeThrottled)
 			g.tel.M365DefenderThrottledResponses.Add(ctx, 1)
 			d, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), g.retry.maxRetryAfter)
 			if !ok {
@@ -219,7 +213,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 				return nil, err
 			}
 		case resp.StatusCode == http.StatusUnauthorized:
-			g.count(ctx, "unauthorized")
+			g.count(ctx, outcomeUnauthorized)
 			if g.tokens != nil && !refreshed {
 				refreshed = true
 				attempt-- // the refresh is not a failed attempt
@@ -229,10 +223,10 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			}
 			return nil, fmt.Errorf("GET %s: Graph returned 401 Unauthorized even with a fresh token: %s", u.Path, msg)
 		case resp.StatusCode == http.StatusForbidden:
-			g.count(ctx, "forbidden")
+			g.count(ctx, outcomeForbidden)
 			return nil, fmt.Errorf("GET %s: Graph returned 403 Forbidden: the app registration needs the Microsoft Graph application permission %s, granted with admin consent (Graph said: %s)", u.Path, permission, msg)
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-			g.count(ctx, "server_error")
+			g.count(ctx, outcomeServerError)
 			if attempt >= g.retry.maxAttempts {
 				return nil, fmt.Errorf("GET %s: Graph returned %d after %d attempts: %s", u.Path, resp.StatusCode, attempt, msg)
 			}
@@ -245,7 +239,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 				return nil, err
 			}
 		default:
-			g.count(ctx, "client_error")
+			g.count(ctx, outcomeClientError)
 			return nil, &graphStatusError{status: resp.StatusCode, msg: fmt.Sprintf("GET %s: Graph returned %d: %s", u.Path, resp.StatusCode, msg)}
 		}
 	}
@@ -254,7 +248,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 // oversize refuses a body over the limit and releases the buffer that grew
 // towards it, so that one huge answer does not pin its size in memory.
 func (g *graphClient) oversize(ctx context.Context, u *url.URL, size int64) error {
-	g.count(ctx, "oversize")
+	g.count(ctx, outcomeOversize)
 	g.body = bytes.Buffer{}
 	return fmt.Errorf("GET %s: %w (more than %d bytes, at least %d sent); it is read again with a smaller $top", u.Path, errOversize, g.maxBody, size)
 }

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
@@ -35,17 +33,11 @@ const (
 	incidentLookupsPerPoll = 3
 )
 
-// incidentJoiner supplies incident names in incident mode. Each poll lists
-// the incidents updated in its window (one request per 50 incidents) into a
-// cache; an id the list did not return is looked up alone, at most
-// incidentLookupsPerPoll times per poll and never twice within
-// incidentMissTTL after a failure. Nothing here waits for a name: a record
-// whose name is unknown goes out without it.
-//
-// The caches are golang-lru's simplelru with an expiry per entry rather than
-// its expirable LRU, whose cleanup goroutine (v2.0.7) can never be stopped:
-// it would outlive Shutdown and keep the cache alive after every reload. An
-// entry's expiry also follows the receiver's clock, so tests need no sleeps.
+// incidentJoiner supplies incident names in incident mode: each poll lists
+// the incidents of its window into a cache, and an id the list missed is
+// looked up alone within a small per-poll budget. A record whose name is not
+// known in time goes out without it. The caches are simplelru with an expiry
+// per entry because the expirable LRU's goroutine cannot be stopped.
 type incidentJoiner struct {
 	// graph is the receiver's client: list pages are retried like alert pages.
 	graph *graphClient
@@ -58,7 +50,6 @@ type incidentJoiner struct {
 	cache   *simplelru.LRU[string, cachedName]
 	misses  *simplelru.LRU[string, time.Time]
 	budget  int
-	failed  map[string]metric.AddOption
 }
 
 type cachedName struct {
@@ -71,12 +62,7 @@ func newIncidentJoiner(g *graphClient, logger *zap.Logger, tel *metadata.Telemet
 	misses, _ := simplelru.NewLRU[string, time.Time](incidentMissSize, nil)
 	lookups := newGraphClient(g.base, g.http, g.tokens, 0, g.prefer, retrySettings{maxAttempts: 1}, logger, tel)
 	lookups.limiter = g.limiter
-	j := &incidentJoiner{graph: g, lookups: lookups, logger: logger, tel: tel, now: now, cache: names, misses: misses,
-		failed: map[string]metric.AddOption{}}
-	for _, req := range []string{"list", "get"} {
-		j.failed[req] = metric.WithAttributeSet(attribute.NewSet(attribute.String("request", req)))
-	}
-	return j
+	return &incidentJoiner{graph: g, lookups: lookups, logger: logger, tel: tel, now: now, cache: names, misses: misses}
 }
 
 // list caches the names of the incidents updated in w and resets the poll's
@@ -105,7 +91,7 @@ func (j *incidentJoiner) list(ctx context.Context, w window) {
 			if ctx.Err() != nil {
 				return
 			}
-			j.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1, j.failed["list"])
+			j.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1, incidentList.attr())
 			j.logger.Warn("Cannot list incidents; their alerts are emitted without names unless cached or looked up",
 				zap.Time("start", w.start), zap.Time("end", w.end), zap.Int("listed", listed), zap.Error(err))
 			return
@@ -181,7 +167,7 @@ func (j *incidentJoiner) names(ctx context.Context, ids []string) map[string]str
 				return out
 			}
 			j.misses.Add(id, now.Add(incidentMissTTL))
-			j.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1, j.failed["get"])
+			j.tel.M365DefenderIncidentLookupFailures.Add(ctx, 1, incidentGet.attr())
 			j.logger.Warn("Incident lookup failed; its alerts are emitted without the incident name for now",
 				zap.String("incident_id", id), zap.Duration("retry_after", incidentMissTTL), zap.Error(err))
 			continue

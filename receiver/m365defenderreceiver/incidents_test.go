@@ -68,7 +68,7 @@ func incidentFailures(list, get int64) []metricdata.DataPoint[int64] {
 func TestIncidentModeAgainstEmulator(t *testing.T) {
 	end := time.Now().UTC()
 	emu, cfg := startEmulator(t, emulator.Config{Alerts: 700, Seed: 11, Start: end.Add(-60 * time.Hour), End: end})
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	cfg.InitialLookback = 72 * time.Hour
 	sink := new(consumertest.LogsSink)
 	tel := newTelemetry(t)
@@ -101,7 +101,7 @@ func TestIncidentModeAgainstEmulator(t *testing.T) {
 	st := emu.Stats()
 	alertPages := st.GraphRequests[emulator.RequestKey{Path: "/v1.0/security/alerts_v2", Status: 200}]
 	listPages := st.GraphRequests[emulator.RequestKey{Path: "/v1.0/security/incidents", Status: 200}]
-	assert.Equal(t, (700+DefaultPageSize-1)/DefaultPageSize, alertPages, "alerts_v2 is read at page_size %d", DefaultPageSize)
+	assert.Equal(t, (700+defaultPageSize-1)/defaultPageSize, alertPages, "alerts_v2 is read at page_size %d", defaultPageSize)
 	assert.Equal(t, (len(incidents)+incidentListTop-1)/incidentListTop, listPages, "one list page per 50 of the %d incidents", len(incidents))
 	assert.Equal(t, alertPages+listPages, st.GraphRequestsTotal(), "no other Graph request (no single-incident lookup): %v", st.GraphRequests)
 	_, err := tel.GetMetric("otelcol_m365_defender_incident_names_missing")
@@ -120,7 +120,7 @@ func TestIncidentListQuery(t *testing.T) {
 		fg.add(incidentAlert("q"+id, id, lu))
 	}
 	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	cfg.Filter = "severity eq 'medium'"
 	sink := new(consumertest.LogsSink)
 	r := newTestReceiver(t, cfg, sink, nil, nil)
@@ -157,7 +157,7 @@ func TestIncidentLookupBudgetAndNegativeCache(t *testing.T) {
 		fg.add(incidentAlert("a"+id, id, t0.Add(-time.Duration(i)*time.Hour)))
 	}
 	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	sink := new(consumertest.LogsSink)
 	tel := newTelemetry(t)
 	r := newTestReceiver(t, cfg, sink, nil, tel)
@@ -223,7 +223,7 @@ func TestIncidentLookupThrottledDoesNotWait(t *testing.T) {
 	fg.add(incidentAlert("a1", "9", t0.Add(-time.Hour)), incidentAlert("a2", "9", t0.Add(-2*time.Hour)))
 	fg.incidentsThrottled = true
 	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	sink := new(consumertest.LogsSink)
 	r := newTestReceiver(t, cfg, sink, nil, nil)
 	var slept []time.Duration
@@ -255,7 +255,7 @@ func TestIncidentListFailsWhileAlertsSucceed(t *testing.T) {
 		return failing
 	}
 	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	sink := new(consumertest.LogsSink)
 	tel := newTelemetry(t)
 	core, logs := observer.New(zap.WarnLevel)
@@ -296,7 +296,7 @@ func TestIncidentNameReplacedAndExpires(t *testing.T) {
 	fg.listIncident("42", "Old name", t0.Add(-time.Hour))
 	fg.add(incidentAlert("a1", "42", t0.Add(-time.Hour)))
 	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	sink := new(consumertest.LogsSink)
 	r := newTestReceiver(t, cfg, sink, nil, nil)
 	clock := t0
@@ -343,7 +343,7 @@ func TestIncidentListIgnoringTheFilterIsNotFollowed(t *testing.T) {
 		return true
 	}
 	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	sink := new(consumertest.LogsSink)
 	core, logs := observer.New(zap.WarnLevel)
 	r := newTestReceiver(t, cfg, sink, nil, nil)

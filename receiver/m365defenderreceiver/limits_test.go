@@ -76,7 +76,7 @@ func TestIncidentLookupForbiddenNamesThePermission(t *testing.T) {
 	fg.incidents["7"] = "some incident"
 	fg.incidentsForbidden = true
 	cfg := testConfig(fg)
-	cfg.Source = SourceIncidents
+	cfg.Source = sourceIncidents
 	sink := new(consumertest.LogsSink)
 	core, logs := observer.New(zap.WarnLevel)
 	r := newTestReceiver(t, cfg, sink, nil, nil)

@@ -52,7 +52,7 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 	skipping := false // next is a $skip request of ours
 	for {
 		if *budget <= 0 {
-			return res, r.pageError(ctx, "window_limit", w, fmt.Errorf("%w: %d requests spent on [%s, %s) without finishing it; what was delivered is checkpointed and the rest is read next poll in smaller windows",
+			return res, r.pageError(ctx, failWindowLimit, w, fmt.Errorf("%w: %d requests spent on [%s, %s) without finishing it; what was delivered is checkpointed and the rest is read next poll in smaller windows",
 				errWindowLimit, r.maxWindowRequests, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
 		}
 		*budget--
@@ -118,10 +118,10 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 }
 
 // pageError counts a page that breaks the rules under reason and returns err.
-func (r *defenderReceiver) pageError(ctx context.Context, reason string, w window, err error) error {
-	r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons[reason])
+func (r *defenderReceiver) pageError(ctx context.Context, reason pageFailure, w window, err error) error {
+	r.tel.M365DefenderFailedPages.Add(ctx, 1, reason.attr())
 	r.logger.Error("Graph returned a page the receiver cannot trust; the window is read again next poll",
-		zap.String("reason", reason), zap.Time("start", w.start), zap.Time("end", w.end), zap.Error(err))
+		zap.String("reason", string(reason)), zap.Time("start", w.start), zap.Time("end", w.end), zap.Error(err))
 	return err
 }
 
@@ -130,7 +130,7 @@ func (r *defenderReceiver) pageError(ctx context.Context, reason string, w windo
 // ignored $top or $filter). Splitting on such pages would never end.
 func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, logs plog.Logs, info pageInfo) error {
 	if info.items > top {
-		return r.pageError(ctx, "page_too_long", w, fmt.Errorf("Graph returned %d items for $top=%d (it ignored $top); window [%s, %s)",
+		return r.pageError(ctx, failPageTooLong, w, fmt.Errorf("Graph returned %d items for $top=%d (it ignored $top); window [%s, %s)",
 			info.items, top, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
 	}
 	lrs := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
@@ -138,7 +138,7 @@ func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, log
 		body := lrs.At(i).Body().Map()
 		lu, ok := parseGraphTime(scalarString(body, "lastUpdateDateTime"))
 		if ok && (lu.Before(w.start) || !lu.Before(w.end)) {
-			return r.pageError(ctx, "out_of_window", w, fmt.Errorf("Graph returned alert %q with lastUpdateDateTime %s outside the requested window [%s, %s) (it ignored $filter)",
+			return r.pageError(ctx, failOutOfWindow, w, fmt.Errorf("Graph returned alert %q with lastUpdateDateTime %s outside the requested window [%s, %s) (it ignored $filter)",
 				scalarString(body, "id"), lu.Format(time.RFC3339Nano), w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
 		}
 	}
@@ -159,11 +159,11 @@ func (r *defenderReceiver) checkNextLink(ctx context.Context, w window, link str
 		if u != nil {
 			host = u.Scheme + "://" + u.Host
 		}
-		return r.pageError(ctx, "foreign_next_link", w, fmt.Errorf("refusing to follow @odata.nextLink to %q: not the configured Graph endpoint %s (the bearer token goes nowhere else); the window [%s, %s) is read again next poll",
+		return r.pageError(ctx, failForeignNextLink, w, fmt.Errorf("refusing to follow @odata.nextLink to %q: not the configured Graph endpoint %s (the bearer token goes nowhere else); the window [%s, %s) is read again next poll",
 			host, r.graph.base.Scheme+"://"+r.graph.base.Host, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
 	}
 	if visited[link] {
-		return r.pageError(ctx, "repeated_next_link", w, fmt.Errorf("Graph returned an @odata.nextLink already followed in window [%s, %s): following it would loop",
+		return r.pageError(ctx, failRepeatedNextLink, w, fmt.Errorf("Graph returned an @odata.nextLink already followed in window [%s, %s): following it would loop",
 			w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
 	}
 	return nil
@@ -252,11 +252,11 @@ func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry 
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				reason := "request"
+				reason := failRequest
 				if errors.Is(err, errOversize) {
-					reason = "oversize"
+					reason = failOversize
 				}
-				r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons[reason])
+				r.tel.M365DefenderFailedPages.Add(ctx, 1, reason.attr())
 			}
 			return plog.Logs{}, pageInfo{}, err
 		}
@@ -267,7 +267,7 @@ func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry 
 		if err == nil {
 			return logs, info, nil
 		}
-		r.tel.M365DefenderFailedPages.Add(ctx, 1, r.reasons["malformed"])
+		r.tel.M365DefenderFailedPages.Add(ctx, 1, failMalformed.attr())
 		malformed = fmt.Errorf("page malformed after %d attempt(s): %w", attempt, err)
 		if !retry || attempt >= r.retry.maxAttempts {
 			return plog.Logs{}, pageInfo{}, malformed

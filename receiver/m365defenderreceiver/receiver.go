@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
@@ -59,8 +58,6 @@ type defenderReceiver struct {
 	incidents *incidentJoiner // incident mode only
 
 	cursorNanos atomic.Int64
-
-	reasons map[string]metric.AddOption
 }
 
 func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*defenderReceiver, error) {
@@ -91,11 +88,7 @@ func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs)
 		initialSpan:       defaultSpan,
 		failInitial:       5 * time.Second,
 		pageSize:          cfg.effectivePageSize(),
-		reasons:           map[string]metric.AddOption{},
 		stopped:           make(chan struct{}),
-	}
-	for _, reason := range []string{"request", "malformed", "foreign_next_link", "consumer", "out_of_window", "page_too_long", "repeated_next_link", "oversize", "window_limit"} {
-		r.reasons[reason] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))
 	}
 	if err := tel.RegisterM365DefenderCheckpointAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
 		if c := r.cursorNanos.Load(); c != 0 {
@@ -183,7 +176,7 @@ func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error
 	if cfg.InitialLookback > graphRetention {
 		r.logger.Warn("initial_lookback is longer than Graph's 180-day alert retention; older alerts do not exist", zap.Duration("initial_lookback", cfg.InitialLookback))
 	}
-	if cfg.Source == SourceIncidents {
+	if cfg.Source == sourceIncidents {
 		r.incidents = newIncidentJoiner(r.graph, r.logger, r.tel, func() time.Time { return r.now() })
 	}
 	r.span = r.initialSpan

@@ -384,7 +384,7 @@ func TestForeignNextLinkRefused(t *testing.T) {
 }
 
 func TestForbiddenNamesThePermission(t *testing.T) {
-	for _, source := range []string{SourceAlerts, SourceIncidents} {
+	for _, source := range []string{sourceAlerts, sourceIncidents} {
 		t.Run(source, func(t *testing.T) {
 			fg := newFakeGraph(t)
 			fg.hook = func(w http.ResponseWriter, _ *http.Request, _ int) bool {
