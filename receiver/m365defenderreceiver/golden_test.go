@@ -1,73 +1,56 @@
 package m365defenderreceiver
 
 import (
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 var goldenObserved = pcommon.NewTimestampFromTime(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 
-// renderRecords turns log records into a stable JSON shape for golden files.
-func renderRecords(lrs plog.LogRecordSlice) []map[string]any {
-	out := make([]map[string]any, 0, lrs.Len())
-	for i := 0; i < lrs.Len(); i++ {
-		lr := lrs.At(i)
-		rec := map[string]any{
-			"event_name":         lr.EventName(),
-			"timestamp":          lr.Timestamp().AsTime().UTC().Format(time.RFC3339Nano),
-			"observed_timestamp": lr.ObservedTimestamp().AsTime().UTC().Format(time.RFC3339Nano),
-			"severity_number":    int(lr.SeverityNumber()),
-			"severity_text":      lr.SeverityText(),
-			"attributes":         lr.Attributes().AsRaw(),
-			"body":               lr.Body().AsRaw(),
-		}
-		if lr.Timestamp() == 0 {
-			rec["timestamp"] = ""
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
+// TestGoldenRecords decodes and converts the Graph pages of testdata/pages
+// and compares the records with testdata/golden (go test -update rewrites them).
 func TestGoldenRecords(t *testing.T) {
-	pages, err := filepath.Glob(filepath.Join("testdata", "pages", "*.json"))
-	require.NoError(t, err)
-	require.NotEmpty(t, pages)
-	for _, page := range pages {
-		name := strings.TrimSuffix(filepath.Base(page), ".json")
+	for name, want := range map[string]pageInfo{
+		"endpoint_identity_cloudapps": {items: 3},
+		"office_and_others":           {items: 8, nextLink: "https://graph.microsoft.com/v1.0/security/alerts_v2?$skiptoken=abc"},
+	} {
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(page)
+			data, err := os.ReadFile(filepath.Join("testdata", "pages", name+".json"))
 			require.NoError(t, err)
-			lrs := plog.NewLogRecordSlice()
+			logs := plog.NewLogs()
+			sl := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+			sl.Scope().SetName(metadata.ScopeName)
+			lrs := sl.LogRecords()
 			info, err := decodePage(data, lrs)
 			require.NoError(t, err)
+			assert.Equal(t, want, info)
 			var scratch []indicator
 			for i := 0; i < lrs.Len(); i++ {
 				_, scratch = convertAlert(lrs.At(i), goldenObserved, "", scratch)
+				assert.Equal(t, contract.EventName, lrs.At(i).EventName()) // plogtest does not compare it
 			}
-			got := map[string]any{"next_link": info.nextLink, "items": info.items, "records": renderRecords(lrs)}
-			gotJSON, err := json.MarshalIndent(got, "", "  ")
-			require.NoError(t, err)
-			golden := filepath.Join("testdata", "golden", name+".json")
+			file := filepath.Join("testdata", "golden", name+".yaml")
 			if *update {
-				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
-				require.NoError(t, os.WriteFile(golden, append(gotJSON, '\n'), 0o600))
+				require.NoError(t, golden.WriteLogs(t, file, logs))
 			}
-			want, err := os.ReadFile(golden)
-			require.NoError(t, err, "run go test -run TestGoldenRecords -update to create it")
-			assert.JSONEq(t, string(want), string(gotJSON))
+			expected, err := golden.ReadLogs(file)
+			require.NoError(t, err)
+			require.NoError(t, plogtest.CompareLogs(expected, logs))
 		})
 	}
 }
