@@ -45,6 +45,8 @@ import (
 //     memory_limiter refuses data, and the receiver's failed polls, are counted.
 //   - BENCH_LOOKBACK: the receiver's initial_lookback (default 72h: 48 empty
 //     hours, then the day that holds the backlog; 24h reads only that day).
+//   - BENCH_COLLECTOR_LOG_DIR: the collector's output (at level warn) is
+//     written there as collector-<alerts>.log.
 //   - BENCH_COMPACTION: "1" gives file_storage the production config's
 //     compaction (on_start, on_rebound).
 //   - BENCH_QUEUE_SIZE: sending_queue.queue_size in requests (one per Graph
@@ -210,6 +212,9 @@ func TestBench(t *testing.T) {
 			storageAfter := dirBytes(p.StorageDir)
 			logStorageFiles(t, p.StorageDir)
 			out := col.out.String()
+			if logDir := os.Getenv("BENCH_COLLECTOR_LOG_DIR"); logDir != "" {
+				require.NoError(t, os.WriteFile(filepath.Join(logDir, fmt.Sprintf("collector-%d.log", n)), []byte(out), 0o600))
+			}
 			refusals, failedPolls := strings.Count(out, "Refusing data"), strings.Count(out, "Poll failed")
 			requireNoForbidden(t, emu)
 
