@@ -2,6 +2,7 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"iter"
+	"maps"
 	"math/bits"
 	"slices"
 )
@@ -21,57 +22,47 @@ type dedupItem struct {
 
 // dedupGen is one generation: the keys submitted from start on, until it was
 // closed (after span seconds or genMax keys). The current generation keeps
-// its keys in an open-addressing table; closing it turns them into a sorted
-// slice of exactly 8 bytes per key plus an index of 4 bytes per 8-16 keys,
-// which are never written again.
+// them in a map; closing it sorts them into a slice, which is never written
+// again and holds 8 bytes per key where the map needs 20-40.
 type dedupGen struct {
 	start  int64
-	table  *dedupTable // the current generation
-	sorted []uint64    // a closed generation: mixed keys, ascending
-	// idx[b] is the first position in sorted whose top bits (h >> shift)
-	// are >= b: a lookup scans sorted[idx[b]:idx[b+1]] (a cache line or two).
+	keys   map[uint64]struct{} // the current generation
+	sorted []uint64            // a closed generation
+	// idx[b] is the first position in sorted whose top bits (key >> shift)
+	// are >= b, so a lookup searches a bucket of about 16 keys instead of
+	// the whole slice (a binary search over 125,000 keys is 20 times
+	// slower).
 	idx   []uint32
 	shift uint
 }
 
-func (g *dedupGen) len() int {
-	if g.table != nil {
-		return g.table.n
+func (g *dedupGen) has(key uint64) bool {
+	if g.keys != nil {
+		_, ok := g.keys[key]
+		return ok
 	}
-	return len(g.sorted)
+	b := key >> g.shift
+	_, ok := slices.BinarySearch(g.sorted[g.idx[b]:g.idx[b+1]], key)
+	return ok
 }
 
-func (g *dedupGen) has(h uint64) bool {
-	if g.table != nil {
-		return g.table.has(h)
-	}
-	b := h >> g.shift
-	for _, k := range g.sorted[g.idx[b]:g.idx[b+1]] {
-		if k >= h {
-			return k == h
-		}
-	}
-	return false
-}
+func (g *dedupGen) len() int { return len(g.keys) + len(g.sorted) }
 
 func (g *dedupGen) close() {
-	if g.table == nil {
-		return
+	if g.keys != nil {
+		g.setSorted(slices.Sorted(maps.Keys(g.keys)))
+		g.keys = nil
 	}
-	sorted := g.table.appendKeys(make([]uint64, 0, g.table.n))
-	slices.Sort(sorted)
-	g.table = nil
-	g.setSorted(sorted)
 }
 
-// setSorted sets the closed generation's keys and builds their index.
+// setSorted sets a closed generation's keys and builds their index.
 func (g *dedupGen) setSorted(sorted []uint64) {
 	buckets := 1
 	for buckets*16 < len(sorted) {
 		buckets *= 2
 	}
 	g.sorted = sorted
-	g.shift = uint(64 - bits.TrailingZeros(uint(buckets))) // 64 for one bucket: h >> 64 == 0
+	g.shift = uint(64 - bits.TrailingZeros(uint(buckets))) // 64 for one bucket: key >> 64 == 0
 	g.idx = make([]uint32, buckets+1)
 	j := 0
 	for b := range g.idx {
@@ -82,23 +73,13 @@ func (g *dedupGen) setSorted(sorted []uint64) {
 	}
 }
 
-// dedupCache remembers which entries were submitted within the window, as a
-// ring of generations, oldest first; the last one is current and takes the
+// dedupCache remembers which entries were submitted within the window, as
+// rotating generations, oldest first; the last one is current and takes the
 // new keys. A generation covers at most window/N seconds and holds at most
 // ceil(maxEntries/N) keys; a new one is opened when the current one is over
-// either. contains checks every live generation. The oldest generation is
-// dropped when window seconds have passed since its start (so a key is
-// remembered for window − (its time − start) > (1 − 1/N)·window) or when the
-// total exceeds maxEntries (the eviction: oldest first, up to maxEntries/N
-// keys at once, so at least (1 − 1/N)·maxEntries stay).
-//
-// Memory: only the 8-byte keys: 8.25-8.5 bytes each in the closed
-// generations (sorted, plus the index), 10.7-21 in the current one's table
-// (load 3/8 to 3/4): 9.4 bytes of heap per entry measured at 1,000,000
-// (BenchmarkDedupMemory, docs/benchmarks.md), against 55-59 for the former
-// map of timestamps plus FIFO. A miss costs one lookup per live generation
-// (~115 ns at 1,000,000 in 8 generations, against ~50 ns for one map). It
-// is not safe for concurrent use, except the sequence returned by snapshot.
+// either. The oldest generation is dropped once window seconds have passed
+// since its start, or when the total exceeds maxEntries. It is not safe for
+// concurrent use, except the sequence returned by snapshot.
 type dedupCache struct {
 	window     int64 // seconds; 0 disables the cache
 	span       int64 // seconds covered by one generation
@@ -119,26 +100,11 @@ func newDedupCache(windowSeconds int64, maxEntries int) *dedupCache {
 
 func (c *dedupCache) enabled() bool { return c.window > 0 && c.maxEntries > 0 }
 
-// Keys are stored mixed (multiplied by an odd constant, a bijection), so
-// that the table's index bits and the sorted order are uniform even for
-// regular keys.
-const dedupMix = 0x9E3779B97F4A7C15
-
-// dedupUnmix is dedupMix's inverse modulo 2^64.
-var dedupUnmix = func() uint64 {
-	inv := uint64(dedupMix)
-	for range 6 { // Newton: each step doubles the correct low bits
-		inv *= 2 - dedupMix*inv
-	}
-	return inv
-}()
-
 // contains reports whether key was submitted within the window before now.
 func (c *dedupCache) contains(key uint64, now int64) bool {
 	if !c.enabled() {
 		return false
 	}
-	h := key * dedupMix
 	// Newest first; starts never decrease, so the first expired generation
 	// ends the search.
 	for i := len(c.gens) - 1; i >= 0; i-- {
@@ -146,7 +112,7 @@ func (c *dedupCache) contains(key uint64, now int64) bool {
 		if now-g.start >= c.window {
 			break
 		}
-		if g.has(h) {
+		if g.has(key) {
 			return true
 		}
 	}
@@ -160,19 +126,35 @@ func (c *dedupCache) current() *dedupGen {
 	return c.gens[len(c.gens)-1]
 }
 
-func (c *dedupCache) open(start int64) *dedupGen {
-	if cur := c.current(); cur != nil {
-		cur.close()
+// currentFor returns the generation that takes a key submitted at t,
+// opening a new one when the current one is over its span or size. A clock
+// that went back (t before the current start) keeps the current one.
+func (c *dedupCache) currentFor(t int64) *dedupGen {
+	g := c.current()
+	if g == nil || (t >= g.start && (t-g.start >= c.span || g.len() >= c.genMax)) {
+		if g != nil {
+			g.close()
+		}
+		g = &dedupGen{start: t, keys: map[uint64]struct{}{}}
+		c.gens = append(c.gens, g)
 	}
-	g := &dedupGen{start: start, table: &dedupTable{}}
-	c.gens = append(c.gens, g)
 	return g
 }
 
-// full reports whether the current generation g takes no more keys of time
-// t (t >= g.start).
-func (c *dedupCache) full(g *dedupGen, t int64) bool {
-	return t-g.start >= c.span || g.len() >= c.genMax
+// insert adds key to g and evicts what is now beyond the window or the size.
+// A closed generation gets a new slice (rare: see restore), so a snapshot
+// being read keeps the old one.
+func (c *dedupCache) insert(g *dedupGen, key uint64, now int64) {
+	if g.keys != nil {
+		if _, ok := g.keys[key]; !ok {
+			g.keys[key] = struct{}{}
+			c.total++
+		}
+	} else if pos, found := slices.BinarySearch(g.sorted, key); !found {
+		g.setSorted(slices.Insert(slices.Clip(g.sorted), pos, key))
+		c.total++
+	}
+	c.evict(now)
 }
 
 // add records key as submitted at now and returns the start of its
@@ -181,15 +163,8 @@ func (c *dedupCache) add(key uint64, now int64) (start int64, ok bool) {
 	if !c.enabled() {
 		return 0, false
 	}
-	g := c.current()
-	// A clock that went back keeps the current generation (now < start).
-	if g == nil || (now >= g.start && c.full(g, now)) {
-		g = c.open(now)
-	}
-	if g.table.insert(key * dedupMix) {
-		c.total++
-	}
-	c.evict(now)
+	g := c.currentFor(now)
+	c.insert(g, key, now)
 	return g.start, true
 }
 
@@ -202,31 +177,16 @@ func (c *dedupCache) restore(key uint64, ts, now int64) {
 	if !c.enabled() || now-ts >= c.window {
 		return
 	}
-	h := key * dedupMix
-	g := c.current()
-	switch {
-	case g == nil || (ts >= g.start && c.full(g, ts)):
-		g = c.open(ts)
-	case ts < g.start:
+	if g := c.current(); g != nil && ts < g.start {
 		for i := len(c.gens) - 2; i >= 0; i-- {
 			if o := c.gens[i]; o.start <= ts {
-				// A closed generation: rare (a race of two POSTs over a
-				// generation change), so an exact-size copy is fine.
-				pos, found := slices.BinarySearch(o.sorted, h)
-				if !found {
-					o.setSorted(slices.Insert(slices.Clip(o.sorted), pos, h))
-					c.total++
-					c.evict(now)
-				}
+				c.insert(o, key, now)
 				return
 			}
 		}
 		return
 	}
-	if g.table.insert(h) {
-		c.total++
-	}
-	c.evict(now)
+	c.insert(c.currentFor(ts), key, now)
 }
 
 // evict drops the oldest generations while they are expired or the total
@@ -253,8 +213,8 @@ func (c *dedupCache) len() int { return c.total }
 
 // snapshot returns the items live at now, generation by generation (oldest
 // first). The sequence may be read after the caller released its lock while
-// the cache is written: the closed generations' slices are never written
-// again, and the current generation's keys are copied here (at most genMax).
+// the cache is written: closed generations' slices are never written again,
+// and the current generation's keys are copied here (at most genMax).
 func (c *dedupCache) snapshot(now int64) iter.Seq[dedupItem] {
 	type frozen struct {
 		start int64
@@ -266,103 +226,18 @@ func (c *dedupCache) snapshot(now int64) iter.Seq[dedupItem] {
 			continue
 		}
 		keys := g.sorted
-		if g.table != nil {
-			keys = g.table.appendKeys(make([]uint64, 0, g.table.n))
+		if g.keys != nil {
+			keys = slices.Collect(maps.Keys(g.keys))
 		}
 		gens = append(gens, frozen{start: g.start, keys: keys})
 	}
 	return func(yield func(dedupItem) bool) {
 		for _, g := range gens {
-			for _, h := range g.keys {
-				if !yield(dedupItem{key: h * dedupUnmix, ts: g.start}) {
+			for _, key := range g.keys {
+				if !yield(dedupItem{key: key, ts: g.start}) {
 					return
 				}
 			}
 		}
 	}
-}
-
-// dedupTable is a set of mixed keys: open addressing with linear probing in
-// a power-of-two array, 0 meaning empty (key 0 is kept aside), at most 3/4
-// full.
-type dedupTable struct {
-	slots []uint64
-	shift uint // 64 − log2(len(slots)): the index is the top bits
-	n     int
-	zero  bool
-}
-
-func (t *dedupTable) has(h uint64) bool {
-	if h == 0 {
-		return t.zero
-	}
-	if len(t.slots) == 0 {
-		return false
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := h >> t.shift; ; i = (i + 1) & mask {
-		switch t.slots[i] {
-		case h:
-			return true
-		case 0:
-			return false
-		}
-	}
-}
-
-// insert adds h and reports whether it was new.
-func (t *dedupTable) insert(h uint64) bool {
-	if h == 0 {
-		if t.zero {
-			return false
-		}
-		t.zero = true
-		t.n++
-		return true
-	}
-	if (t.n+1)*4 > len(t.slots)*3 {
-		t.grow()
-	}
-	if !t.put(h) {
-		return false
-	}
-	t.n++
-	return true
-}
-
-func (t *dedupTable) put(h uint64) bool {
-	mask := uint64(len(t.slots) - 1)
-	for i := h >> t.shift; ; i = (i + 1) & mask {
-		switch t.slots[i] {
-		case h:
-			return false
-		case 0:
-			t.slots[i] = h
-			return true
-		}
-	}
-}
-
-func (t *dedupTable) grow() {
-	old := t.slots
-	size := max(2*len(old), 16)
-	t.slots = make([]uint64, size)
-	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
-	for _, h := range old {
-		if h != 0 {
-			t.put(h)
-		}
-	}
-}
-
-func (t *dedupTable) appendKeys(dst []uint64) []uint64 {
-	if t.zero {
-		dst = append(dst, 0)
-	}
-	for _, h := range t.slots {
-		if h != 0 {
-			dst = append(dst, h)
-		}
-	}
-	return dst
 }

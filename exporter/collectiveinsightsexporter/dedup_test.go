@@ -3,6 +3,7 @@ package collectiveinsightsexporter
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -163,8 +164,7 @@ func TestDedupSnapshotRestore(t *testing.T) {
 	// generation; one older than every generation was evicted: dropped.
 	old := r.gens[0]
 	r.restore(1000, old.start+1, now)
-	k := uint64(1000)
-	assert.True(t, old.has(k*dedupMix))
+	assert.True(t, old.has(1000))
 	assert.True(t, r.contains(1000, now))
 	n := r.len()
 	r.restore(1001, old.start-1, now)
@@ -176,11 +176,10 @@ func TestDedupSnapshotRestore(t *testing.T) {
 }
 
 func genKeys(g *dedupGen) []uint64 {
-	keys := g.sorted
-	if g.table != nil {
-		keys = g.table.appendKeys(nil)
+	if g.keys != nil {
+		return slices.Sorted(maps.Keys(g.keys))
 	}
-	return slices.Sorted(slices.Values(keys))
+	return g.sorted
 }
 
 // The snapshot sequence may be read while the cache is written under the
@@ -287,48 +286,31 @@ func BenchmarkDedupContains(b *testing.B) {
 	}
 }
 
-// A closed generation finds exactly its keys, whatever their distribution.
-func TestDedupClosedGenerationLookup(t *testing.T) {
+// A generation finds exactly its keys, whatever their distribution.
+func TestDedupGenerationLookup(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{0, 1, 2, 3, 16, 17, 1000, 50_000} {
 		set := map[uint64]bool{}
-		tab := &dedupTable{}
+		c := newDedupCache(testWindow, 1_000_000)
 		for len(set) < n {
 			v := r.Uint64()
 			if n == 3 { // the extremes
 				v = []uint64{0, 1, ^uint64(0)}[len(set)]
 			}
 			set[v] = true
-			tab.insert(v)
+			c.add(v, 100)
 		}
-		g := &dedupGen{table: tab}
-		g.close()
-		require.Nil(t, g.table)
-		require.Len(t, g.sorted, n)
+		require.Equal(t, n, c.len())
 		for v := range set {
-			require.True(t, g.has(v), "n=%d v=%d", n, v)
-			require.Equal(t, set[v+1], g.has(v+1))
-			require.Equal(t, set[v-1], g.has(v-1))
+			require.True(t, c.contains(v, 100), "n=%d v=%d", n, v)
+			require.Equal(t, set[v+1], c.contains(v+1, 100))
+			require.Equal(t, set[v-1], c.contains(v-1, 100))
 		}
 		for range 1000 {
 			v := r.Uint64()
-			require.Equal(t, set[v], g.has(v))
+			require.Equal(t, set[v], c.contains(v, 100))
 		}
 	}
-	// Skewed values: all in a few buckets.
-	g := &dedupGen{}
-	a := make([]uint64, 64)
-	for i := range a {
-		a[i] = 1 << i
-	}
-	g.setSorted(a)
-	for i := range a {
-		require.True(t, g.has(a[i]))
-		if i > 1 {
-			require.False(t, g.has(a[i]-1))
-		}
-	}
-	require.False(t, g.has(^uint64(0)))
 }
 
 // The de-dup keys persisted by earlier versions (FNV-1a 64 written by hand)
