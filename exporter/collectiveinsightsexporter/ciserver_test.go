@@ -95,6 +95,16 @@ func (s *ciServer) handle(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"result":{"status":"ok","debug":%t,"summary":{"processed":{"ioc":%d,"incident":1}}}}`, req.Options.Debug, len(req.Data))
 }
 
+// failRequest answers the n-th request (0-based) with status, the others 200.
+func failRequest(n, status int) func(int, *ci.Request, http.ResponseWriter) bool {
+	return func(i int, _ *ci.Request, w http.ResponseWriter) bool {
+		if i == n {
+			w.WriteHeader(status)
+		}
+		return i == n
+	}
+}
+
 func (s *ciServer) requests() []recordedRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -27,13 +27,7 @@ func TestPartialRetryResendsNothingAccepted(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := newCIServer(t)
-			srv.respond = func(n int, _ *ci.Request, w http.ResponseWriter) bool {
-				if n == 1 {
-					w.WriteHeader(503)
-					return true
-				}
-				return false
-			}
+			srv.respond = failRequest(1, 503)
 			e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
 				cfg.MaxBatchSize = 2
 				mutate(cfg)

@@ -35,12 +35,10 @@ const bisectBudget = 64
 // 32 MB request. A request holds at least one entry (at most ~90 KiB).
 const maxRequestBytes = 4 << 20
 
-// requestFaultQuiet: a 400 that every entry gets alone is judged a fault
-// of the request only when no request was accepted for this long (or since
-// start). The request's shape (organization_ids, detection) comes from the
-// configuration: while requests were just accepted it is sound, and what
-// looks like a request fault is the leftovers of a retry, every one of them
-// an entry the service rejects.
+// requestFaultQuiet: a 400 that every entry gets alone is judged a fault of
+// the request only when no request was accepted for this long (or since
+// start): right after an accepted request the configured request shape is
+// sound, and such 400s are a retry's leftover bad entries.
 const requestFaultQuiet = 5 * time.Minute
 
 // errBisectBudget is returned (retryable) when a push spent bisectBudget

@@ -342,13 +342,7 @@ func TestNetworkErrorIsRetryable(t *testing.T) {
 // retrying them sends only their unsent entries.
 func TestPartialFailureReturnsUnsentRecords(t *testing.T) {
 	srv := newCIServer(t)
-	srv.respond = func(n int, _ *ci.Request, w http.ResponseWriter) bool {
-		if n == 1 {
-			w.WriteHeader(500)
-			return true
-		}
-		return false
-	}
+	srv.respond = failRequest(1, 500)
 	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.MaxBatchSize = 3 })
 	// A(a0,a1) B(b0,b1) C(c0,c1): POST 1 = a0 a1 b0 (ok), POST 2 = b1 c0 c1 (500).
 	ld := logsOf(manyAlerts(3, 2)...)
@@ -406,12 +400,8 @@ func TestInputNotMutated(t *testing.T) {
 	for _, status := range []int{200, 500} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			srv := newCIServer(t)
-			srv.respond = func(n int, _ *ci.Request, w http.ResponseWriter) bool {
-				if status != 200 && n == 1 {
-					w.WriteHeader(status)
-					return true
-				}
-				return false
+			if status != 200 {
+				srv.respond = failRequest(1, status)
 			}
 			e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
 				cfg.MaxBatchSize = 2

@@ -94,7 +94,7 @@ func (e *entry) ciEntry() ci.Entry {
 	}
 }
 
-// mapper turns log records into entries, following DESIGN.md "Mapping".
+// mapper turns log records into entries (the mapping table in the README).
 type mapper struct {
 	attrs      AttributesConfig
 	excl       *excluder

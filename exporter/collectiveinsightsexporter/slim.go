@@ -9,14 +9,10 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
-// slimLogsExporter hands the sending queue only what pushLogs reads: the
-// resource attributes and, per record, the timestamps and the attributes
-// named in `attributes`. The record body (the m365_defender receiver puts
-// the whole Graph alert there, about three quarters of a record's size) and
-// every other attribute are left out, so the persistent queue encodes,
-// writes, reads and decodes a fraction of the bytes, and a queued or
-// in-flight request holds a fraction of the memory (docs/benchmarks.md).
-// The incoming Logs are only read, never mutated.
+// slimLogsExporter hands the sending queue only what pushLogs reads: per
+// record, the timestamps and the attributes named in `attributes`. The body
+// (the whole Graph alert) is most of a record, and a persistent queue would
+// encode, store and decode it for nothing. The incoming Logs are only read.
 type slimLogsExporter struct {
 	exporter.Logs
 	names []string

@@ -15,13 +15,11 @@ import (
 )
 
 // The de-dup state and today's count live in the storage extension as an
-// append-only log: one chunk per successful POST plus a small meta record,
-// written in one batch. A chunk holds the keys of one de-dup generation: its
-// start (8 bytes), then 8 bytes per key. Every compactEvery appends the live
-// entries are rewritten as a snapshot (in chunks of at most maxChunkBytes), so
-// a restart reads the snapshot plus at most compactEvery appended chunks and
-// the storage never holds more than about twice the live state (8 MB for
-// dedup_max_entries 1,000,000).
+// append-only log: one chunk per successful POST plus a meta record, written
+// in one batch. A chunk is a generation start (8 bytes) and 8 bytes per key.
+// Every compactEvery appends the live entries are rewritten as a snapshot, so
+// a restart reads at most compactEvery chunks beyond it and the storage holds
+// at most about twice the live state.
 const (
 	storageName  = "collective_insights_state"
 	metaKey      = "meta"
@@ -113,20 +111,15 @@ func (s *stateStore) load(ctx context.Context, visit func(dedupItem)) (day int64
 	return m.Day, m.Count, nil
 }
 
-// persist appends the items returned by capture and today's count. Every
-// compactEvery appends it asks capture for a snapshot (the whole live state)
-// instead, which replaces every older chunk. capture runs under the store's
-// lock, so a snapshot cannot miss the items of a concurrent append; the
-// sequence it returns is read after capture returned (dedupCache.snapshot
-// allows that). Items are stored in chunks of at most maxChunkBytes: bbolt
-// rewrites a whole leaf when any key in it changes, so one huge snapshot
-// value next to the keys written on every POST would be copied again on
-// every POST (docs/benchmarks.md). A chunk ends where the items' ts (their
-// generation's start) changes; items come generation by generation. The chunks go to storage in batches of
-// batchChunks, the last with the deletions and the meta record: a snapshot
-// is never held in memory whole. Chunks written before a failure or a crash
-// lie beyond the stored meta's Next; a restart does not read them and later
-// appends overwrite them.
+// persist appends the items returned by capture and today's count; every
+// compactEvery appends it asks capture for a snapshot instead, which replaces
+// the older chunks. capture runs under the store's lock, so a snapshot cannot
+// miss a concurrent append. Chunks are at most maxChunkBytes (bbolt rewrites
+// a whole leaf on any change, so small values keep each POST's write small)
+// and end where the generation changes. They are written batchChunks at a
+// time, the last batch with the deletions and the meta record, so a snapshot
+// is never held whole; chunks beyond the stored meta's Next (a failure or a
+// crash) are never read and later appends overwrite them.
 func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (items iter.Seq[dedupItem], day int64, count int)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
