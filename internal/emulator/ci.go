@@ -205,7 +205,7 @@ func rejectValue(req *ci.Request, value string) error {
 // countsByType renders per-type counts in a fixed order, for the log line.
 func countsByType(counts map[string]int) string {
 	var parts []string
-	for _, typ := range []string{"ip", "domain", "url", "hash", "vulnerability"} {
+	for _, typ := range iocTypes {
 		if n := counts[typ]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", typ, n))
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
+	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
 )
 
 // Collective Insights schema (DESIGN.md, "Exporter", API). The emulator is
@@ -21,7 +22,7 @@ import (
 var (
 	requestKeys  = keySet{allowed: []string{"options", "organization_ids", "data"}, required: []string{"options", "data"}}
 	entryKeys    = keySet{allowed: []string{"timestamp", "ioc", "incident", "mitre_codes", "malwares", "detection"}, required: []string{"timestamp", "ioc", "detection"}}
-	iocTypes     = []string{"ip", "domain", "url", "hash", "vulnerability"}
+	iocTypes     = []string{contract.TypeIP, contract.TypeDomain, contract.TypeURL, contract.TypeHash, contract.TypeVulnerability}
 	detections   = []string{ci.DetectionCorrelation, ci.DetectionPlaybook, ci.DetectionRule, ci.DetectionSandbox}
 	ruleSubTypes = []string{ci.SubTypeSigma, ci.SubTypeYara, ci.SubTypeSnort}
 
