@@ -43,6 +43,8 @@ import (
 //     and GOMEMLIMIT at 80 % of it (as deploy/ sets it). Unset: the harness's
 //     memory_limiter (limit_mib 1500) and no GOMEMLIMIT. The log lines in which
 //     memory_limiter refuses data, and the receiver's failed polls, are counted.
+//   - BENCH_GOGC: the collector's GOGC (e.g. 400, or off with
+//     BENCH_MEMORY_LIMIT_MIB): GC CPU traded for memory.
 //   - BENCH_LOOKBACK: the receiver's initial_lookback (default 72h: 48 empty
 //     hours, then the day that holds the backlog; 24h reads only that day).
 //   - BENCH_COLLECTOR_LOG_DIR: the collector's output (at level warn) is
@@ -135,6 +137,9 @@ func TestBench(t *testing.T) {
 			var env []string
 			if memLimitMiB > 0 {
 				env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", memLimitMiB*80/100))
+			}
+			if gogc := os.Getenv("BENCH_GOGC"); gogc != "" {
+				env = append(env, "GOGC="+gogc)
 			}
 
 			base := emu.Stats()
