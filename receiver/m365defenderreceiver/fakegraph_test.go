@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
+	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
 const (
@@ -357,16 +358,9 @@ func newTestReceiver(t *testing.T, cfg *Config, next consumer.Logs, host compone
 func emittedUIDs(all []plog.Logs) []string {
 	var out []string
 	for _, ld := range all {
-		rls := ld.ResourceLogs()
-		for i := 0; i < rls.Len(); i++ {
-			sls := rls.At(i).ScopeLogs()
-			for j := 0; j < sls.Len(); j++ {
-				lrs := sls.At(j).LogRecords()
-				for k := 0; k < lrs.Len(); k++ {
-					v, _ := lrs.At(k).Attributes().Get(contract.AttrLogRecordUID)
-					out = append(out, v.Str())
-				}
-			}
+		for rec := range logrecords.All(ld) {
+			v, _ := rec.Log.Attributes().Get(contract.AttrLogRecordUID)
+			out = append(out, v.Str())
 		}
 	}
 	return out

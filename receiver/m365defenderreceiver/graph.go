@@ -148,17 +148,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		}
 		resp, err := g.http.Do(req)
 		if err != nil {
-			if ctx.Err() != nil {
-				g.count(ctx, outcomeCanceled)
-				return nil, ctx.Err()
-			}
-			g.count(ctx, outcomeNetworkError)
-			if attempt >= g.retry.maxAttempts {
-				return nil, fmt.Errorf("GET %s failed after %d attempts: %w", u.Path, attempt, err)
-			}
-			d := bo.NextBackOff()
-			g.logger.Warn("Graph request failed; retrying", zap.String("path", u.Path), zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
-			if err := g.sleep(ctx, d); err != nil {
+			if err := g.networkError(ctx, u, attempt, bo, err); err != nil {
 				return nil, err
 			}
 			continue
@@ -178,23 +168,14 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			if err == nil && n > g.maxBody {
 				return nil, g.oversize(ctx, u, n)
 			}
-			body := g.body.Bytes()
 			if err != nil {
-				if ctx.Err() != nil {
-					g.count(ctx, outcomeCanceled)
-					return nil, ctx.Err()
-				}
-				g.count(ctx, outcomeNetworkError)
-				if attempt >= g.retry.maxAttempts {
-					return nil, fmt.Errorf("reading GET %s failed after %d attempts: %w", u.Path, attempt, err)
-				}
-				if err := g.sleep(ctx, bo.NextBackOff()); err != nil {
+				if err := g.networkError(ctx, u, attempt, bo, fmt.Errorf("reading the body: %w", err)); err != nil {
 					return nil, err
 				}
 				continue
 			}
 			g.count(ctx, outcomeSuccess)
-			return body, nil
+			return g.body.Bytes(), nil
 		}
 		msg := graphErrorMessage(resp)
 		switch {
@@ -243,6 +224,22 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 			return nil, &graphStatusError{status: resp.StatusCode, msg: fmt.Sprintf("GET %s: Graph returned %d: %s", u.Path, resp.StatusCode, msg)}
 		}
 	}
+}
+
+// networkError counts a request or body read that failed without an answer
+// and waits before the next attempt; it returns the error to give up with.
+func (g *graphClient) networkError(ctx context.Context, u *url.URL, attempt int, bo *backoff.ExponentialBackOff, err error) error {
+	if ctx.Err() != nil {
+		g.count(ctx, outcomeCanceled)
+		return ctx.Err()
+	}
+	g.count(ctx, outcomeNetworkError)
+	if attempt >= g.retry.maxAttempts {
+		return fmt.Errorf("GET %s failed after %d attempts: %w", u.Path, attempt, err)
+	}
+	d := bo.NextBackOff()
+	g.logger.Warn("Graph request failed; retrying", zap.String("path", u.Path), zap.Int("attempt", attempt), zap.Duration("backoff", d), zap.Error(err))
+	return g.sleep(ctx, d)
 }
 
 // oversize refuses a body over the limit and releases the buffer that grew
