@@ -2,7 +2,6 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"iter"
-	"maps"
 	"math/bits"
 	"slices"
 )
@@ -49,9 +48,19 @@ func (g *dedupGen) len() int { return len(g.keys) + len(g.sorted) }
 
 func (g *dedupGen) close() {
 	if g.keys != nil {
-		g.setSorted(slices.Sorted(maps.Keys(g.keys)))
+		g.setSorted(keysOf(g.keys))
 		g.keys = nil
 	}
+}
+
+// keysOf returns m's keys, sorted, in a slice of exactly their number.
+func keysOf(m map[uint64]struct{}) []uint64 {
+	keys := make([]uint64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // setSorted sets a closed generation's keys and builds their index.
@@ -226,7 +235,7 @@ func (c *dedupCache) snapshot(now int64) iter.Seq[dedupItem] {
 		}
 		keys := g.sorted
 		if g.keys != nil {
-			keys = slices.Collect(maps.Keys(g.keys))
+			keys = keysOf(g.keys)
 		}
 		gens = append(gens, frozen{start: g.start, keys: keys})
 	}
