@@ -42,19 +42,22 @@ func (e *badRequestError) Error() string {
 	return "Collective Insights rejected the request (400 Bad Request): " + e.message
 }
 
-// Operator faults: answers that no retry of the same request can fix by
-// itself, and that dropping the data would not fix either. They are
-// retryable: the request stays queued until the operator fixes the cause.
+// faultKind is the `fault` attribute of the operator-fault metric: answers
+// that no retry of the same request fixes by itself, and that dropping the
+// data would not fix either, so the request stays queued until the operator
+// fixes the cause.
+type faultKind string
+
 const (
-	faultAPIKey   = "api_key"
-	faultEndpoint = "endpoint"
-	faultRedirect = "redirect"
-	faultRequest  = "request"
+	faultAPIKey   faultKind = "api_key"
+	faultEndpoint faultKind = "endpoint"
+	faultRedirect faultKind = "redirect"
+	faultRequest  faultKind = "request"
 )
 
 // operatorFaultError names the cause and the fix; it never carries headers.
 type operatorFaultError struct {
-	fault   string
+	fault   faultKind
 	status  int
 	cause   string
 	fix     string
@@ -155,7 +158,7 @@ const faultLogInterval = time.Minute
 // of a revoked key must not flood the log.
 func (e *ciExporter) reportOperatorFault(ctx context.Context, f *operatorFaultError) {
 	e.telemetry.CollectiveInsightsOperatorFaults.Add(ctx, 1,
-		metric.WithAttributeSet(attribute.NewSet(attribute.String("fault", f.fault))))
+		metric.WithAttributeSet(attribute.NewSet(attribute.String("fault", string(f.fault)))))
 	now := e.now()
 	e.faultLogMu.Lock()
 	due := e.lastFaultLog.IsZero() || now.Sub(e.lastFaultLog) >= faultLogInterval
@@ -166,7 +169,7 @@ func (e *ciExporter) reportOperatorFault(ctx context.Context, f *operatorFaultEr
 	if due {
 		e.logger.Error("Collective Insights refused the request: "+f.cause+"; "+f.fix+
 			". Nothing is dropped: the detections stay in the queue and are retried until this is fixed",
-			zap.String("fault", f.fault), zap.Int("status_code", f.status), zap.String("message", f.message))
+			zap.String("fault", string(f.fault)), zap.Int("status_code", f.status), zap.String("message", f.message))
 	}
 }
 
