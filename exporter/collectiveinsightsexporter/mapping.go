@@ -3,7 +3,6 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 import (
 	"fmt"
 	"hash/fnv"
-	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -376,12 +375,9 @@ func stringsAttr(m pcommon.Map, name string) ([]string, error) {
 // (never in UTF-8), with FNV-1a 64: stable across restarts, so it can be
 // persisted; with 1,000,000 entries the chance of any collision is ~3e-8.
 func dedupKey(typ, value, incidentID string) uint64 {
+	b := make([]byte, 0, len(typ)+len(value)+len(incidentID)+2)
+	b = append(append(append(append(append(b, typ...), 0xff), value...), 0xff), incidentID...)
 	h := fnv.New64a()
-	for i, s := range []string{typ, value, incidentID} {
-		if i > 0 {
-			_, _ = h.Write([]byte{0xff})
-		}
-		_, _ = io.WriteString(h, s)
-	}
+	_, _ = h.Write(b)
 	return h.Sum64()
 }
