@@ -52,7 +52,7 @@ type FailWindow struct {
 // fault is independent. Graph faults apply to requests that carry a valid
 // token, in this order: GraphSlow, Graph429, Graph5xx, GraphMalformedPages,
 // then, on alerts_v2 lists, GraphFailWindow, GraphIgnoreFilter,
-// GraphIgnoreTop, GraphRepeatNextLink and GraphOversize.
+// GraphIgnoreTop, GraphIgnoreOrderBy, GraphRepeatNextLink and GraphOversize.
 // GraphPoisonAlert applies wherever its alert is served.
 // Collective Insights faults apply in this order: CIOutageUntil,
 // CIKeyRevoked, CI401, CI429, CI5xx, then schema validation, then
@@ -84,6 +84,11 @@ type Faults struct {
 	// GraphIgnoreTop answers the next N alerts_v2 list requests with pages
 	// of Graph's maximum (1000) whatever $top asked for.
 	GraphIgnoreTop int
+	// GraphIgnoreOrderBy answers every alerts_v2 list request in Graph's
+	// default order (createdDateTime desc) whatever $orderby asked for
+	// (Graph documents no $orderby for alerts_v2), until the faults are
+	// replaced.
+	GraphIgnoreOrderBy bool
 	// GraphRepeatNextLink points the next N alerts_v2 nextLinks at the
 	// request that returned them: a client that follows them reads the same
 	// page again.
@@ -206,6 +211,12 @@ func (s *faultState) failWindow(from, to, now time.Time) (int, bool) {
 		return 0, false
 	}
 	return cmp.Or(fw.Status, http.StatusInternalServerError), true
+}
+
+func (s *faultState) ignoreOrderBy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.GraphIgnoreOrderBy
 }
 
 func (s *faultState) poisonAlert() string {

@@ -82,6 +82,35 @@ func TestGraphIgnoreTopServesLongerPages(t *testing.T) {
 	}
 }
 
+// With GraphIgnoreOrderBy every page of a query asking for
+// lastUpdateDateTime asc comes in Graph's default order instead, across
+// nextLinks, until the fault is cleared.
+func TestGraphIgnoreOrderByServesDefaultOrder(t *testing.T) {
+	e := startEmulator(t, Config{Alerts: 40, Seed: 3})
+	c := newTestClient(t, e)
+	ids := func(field string, desc bool) []string {
+		alerts := storedAlerts(e)
+		slices.SortFunc(alerts, byField(field, desc))
+		var out []string
+		for _, a := range alerts {
+			out = append(out, a.id)
+		}
+		return out
+	}
+	if slices.Equal(ids("createdDateTime", true), ids("lastUpdateDateTime", false)) {
+		t.Fatal("both orders are the same: the test proves nothing")
+	}
+	ordered := alertsPath + "?$orderby=lastUpdateDateTime%20asc&$top=15"
+	e.SetFaults(Faults{GraphIgnoreOrderBy: true})
+	if got, want := func() []string { ids, _ := c.listAll(ordered); return ids }(), ids("createdDateTime", true); !slices.Equal(got, want) {
+		t.Fatalf("with the fault: %v, want createdDateTime desc %v", got, want)
+	}
+	e.SetFaults(Faults{})
+	if got, _ := c.listAll(ordered); !slices.Equal(got, ids("lastUpdateDateTime", false)) {
+		t.Errorf("after the fault: %v, want lastUpdateDateTime asc", got)
+	}
+}
+
 func TestGraphRepeatNextLinkPointsAtItself(t *testing.T) {
 	e := startEmulator(t, Config{Alerts: 30})
 	c := newTestClient(t, e)

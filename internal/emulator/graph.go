@@ -154,6 +154,10 @@ func (e *Emulator) listAlerts(g *graphResponse, r *http.Request) {
 		e.stats.fault("GraphIgnoreTop")
 		q.top = alertListLimits.maxTop
 	}
+	if e.faults.ignoreOrderBy() {
+		e.stats.fault("GraphIgnoreOrderBy")
+		q.orderField, q.descending = "", false
+	}
 	rs, offset, ok := e.resultSetFor(q, func() []pageItem {
 		e.store.mu.RLock()
 		window := e.store.lastUpdateRange(q.filter.from, q.filter.to)

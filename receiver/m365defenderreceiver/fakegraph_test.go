@@ -40,7 +40,8 @@ var t0 = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
 // fakeGraph is a TLS Microsoft identity platform + Graph security API, enough
 // for MSAL (openid-configuration with an issuer on the authority host) and for
-// alerts_v2 windows. It returns alerts newest first, ignoring $orderby.
+// alerts_v2 windows. It returns alerts newest first, ignoring $orderby,
+// unless ascending is set.
 type fakeGraph struct {
 	t   *testing.T
 	srv *httptest.Server
@@ -50,6 +51,7 @@ type fakeGraph struct {
 	alerts       []map[string]any
 	incidents    map[string]string
 	noNextLink   bool
+	ascending    bool // honour $orderby=lastUpdateDateTime asc
 	tokens       int
 	rejected     map[string]bool // bearer tokens answered with 401
 	alertsCalls  int
@@ -187,10 +189,19 @@ func (fg *fakeGraph) serveAlerts(w http.ResponseWriter, r *http.Request) {
 	noNext := fg.noNextLink
 	ignoreTop := fg.ignoreTop
 	poison := fg.poison
+	ascending := fg.ascending
 	fg.mu.Unlock()
-	sort.SliceStable(sel, func(i, j int) bool {
-		return sel[i]["lastUpdateDateTime"].(string) > sel[j]["lastUpdateDateTime"].(string)
-	})
+	if ascending {
+		sort.SliceStable(sel, func(i, j int) bool {
+			a, _ := time.Parse(time.RFC3339Nano, sel[i]["lastUpdateDateTime"].(string))
+			b, _ := time.Parse(time.RFC3339Nano, sel[j]["lastUpdateDateTime"].(string))
+			return a.Before(b)
+		})
+	} else {
+		sort.SliceStable(sel, func(i, j int) bool {
+			return sel[i]["lastUpdateDateTime"].(string) > sel[j]["lastUpdateDateTime"].(string)
+		})
+	}
 	if skip > len(sel) {
 		skip = len(sel)
 	}

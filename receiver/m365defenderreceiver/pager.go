@@ -31,20 +31,61 @@ const (
 	outcomeDone    pagesOutcome = iota
 	outcomeFull                 // last page full without nextLink: split by time
 	outcomeBadPage              // a page could not be read: narrow the leaf
+	outcomeResume               // read in order up to resume: read [resume, end) next
+	outcomeSplit                // target items read out of order: split by time
 )
 
 type pagesResult struct {
 	n        int
 	outcome  pagesOutcome
-	oversize bool // outcomeBadPage: the body was over the size limit
+	oversize bool      // outcomeBadPage: the body was over the size limit
+	resume   time.Time // outcomeResume: the millisecond to read on from
+}
+
+// leafOrder records whether a leaf's items came in lastUpdateDateTime
+// order: the receiver sends $orderby but must not depend on it, so it
+// relies on the order only where the items themselves show it.
+type leafOrder struct {
+	first, last time.Time
+	items       int
+	unordered   bool
+}
+
+func (o *leafOrder) add(lu time.Time, ok bool) {
+	if !ok || (o.items > 0 && lu.Before(o.last)) {
+		o.unordered = true
+	}
+	if o.items == 0 {
+		o.first = lu
+	}
+	o.last = lu
+	o.items++
+}
+
+// resumeAt is the millisecond of the last item when at least a page of items
+// came in non-decreasing order with at least one increase (equal times prove
+// nothing: a Graph that ignores $orderby returns a crowded millisecond in
+// order too) and that millisecond is after start. Versions of that
+// millisecond already delivered are dropped when it is read again.
+func (o *leafOrder) resumeAt(start time.Time, pageSize int) (time.Time, bool) {
+	t := o.last.Truncate(time.Millisecond)
+	ok := !o.unordered && o.items >= pageSize && o.last.After(o.first) && t.After(start)
+	return t, ok
 }
 
 // readPages reads one leaf page by page, delivering each page. It checks
 // every page against the request: items inside the window, no more than
 // $top of them, no nextLink seen before. A 1 ms leaf that is still full
 // pages on with $skip up to Graph's cap, then counts and logs the truncation.
+// Once the leaf delivered 10 pages' worth and Graph still has more, or its
+// last page is full without a nextLink, it stops: when the items came in
+// order it resumes after them (outcomeResume), otherwise it is split by time
+// (outcomeSplit, outcomeFull), so the cursor moves and the emitted-version
+// set stays bounded however large the backlog.
 func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (pagesResult, error) {
 	var res pagesResult
+	var order leafOrder
+	target := 10 * r.pageSize
 	w := l.w
 	next := r.windowURL(w, l.top, 0)
 	visited := map[string]bool{}
@@ -85,11 +126,12 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 			}
 			return res, err
 		}
-		if err := r.checkPage(ctx, w, l.top, logs, info); err != nil {
+		if err := r.checkPage(ctx, w, l.top, logs, info, &order); err != nil {
 			return res, err
 		}
 		isFull := info.items >= l.top && info.nextLink == ""
-		if isFull && l.splittable() {
+		resume, ordered := order.resumeAt(w.start, r.pageSize)
+		if isFull && l.splittable() && !ordered {
 			res.outcome = outcomeFull
 			return res, nil
 		}
@@ -98,6 +140,15 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 		}
 		res.n += info.items
 		skip += info.items
+		more := info.nextLink != "" && res.n >= target
+		switch {
+		case ordered && (isFull || more):
+			res.outcome, res.resume = outcomeResume, resume
+			return res, nil
+		case more && order.unordered && l.splittable():
+			res.outcome = outcomeSplit
+			return res, nil
+		}
 		if info.nextLink != "" {
 			if err := r.checkNextLink(ctx, w, info.nextLink, visited); err != nil {
 				return res, err
@@ -127,8 +178,9 @@ func (r *defenderReceiver) pageError(ctx context.Context, reason pageFailure, w 
 
 // checkPage refuses a page that does not answer its request: more items than
 // $top, or an alert whose lastUpdateDateTime is outside the window (Graph
-// ignored $top or $filter). Splitting on such pages would never end.
-func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, logs plog.Logs, info pageInfo) error {
+// ignored $top or $filter). Splitting on such pages would never end. It
+// records the items' order in order.
+func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, logs plog.Logs, info pageInfo, order *leafOrder) error {
 	if info.items > top {
 		return r.pageError(ctx, failPageTooLong, w, fmt.Errorf("Graph returned %d items for $top=%d (it ignored $top); window [%s, %s)",
 			info.items, top, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
@@ -137,6 +189,7 @@ func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, log
 	for i := 0; i < lrs.Len(); i++ {
 		body := lrs.At(i).Body().Map()
 		lu, ok := parseGraphTime(scalarString(body, "lastUpdateDateTime"))
+		order.add(lu, ok)
 		if ok && (lu.Before(w.start) || !lu.Before(w.end)) {
 			return r.pageError(ctx, failOutOfWindow, w, fmt.Errorf("Graph returned alert %q with lastUpdateDateTime %s outside the requested window [%s, %s) (it ignored $filter)",
 				scalarString(body, "id"), lu.Format(time.RFC3339Nano), w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))

@@ -18,6 +18,9 @@ const (
 	// (pages, splits, re-reads): a Graph that answers nonsense must cost a
 	// bounded number of requests, not 10^6.
 	defaultMaxWindowRequests = 2000
+	// maxGrowth caps how much a sparse sub-window grows the next one: an
+	// empty stretch says nothing about the backlog after it.
+	maxGrowth = 8
 )
 
 type window struct{ start, end time.Time }
@@ -49,11 +52,16 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 		if e.After(b) {
 			e = b
 		}
-		n, err := r.readWindow(ctx, window{s, e})
+		n, next, err := r.readWindow(ctx, window{s, e})
 		if err != nil {
 			return err
 		}
-		if e.Sub(s) == span {
+		switch {
+		case next.Before(e):
+			// Cut short after about target items: [s, next) is the size
+			// the next sub-window should have.
+			r.span = max(next.Sub(s), minSpan)
+		case e.Sub(s) == span:
 			switch {
 			case n > target && span/2 >= minSpan:
 				r.span = span / 2
@@ -61,11 +69,11 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 				// Grow to about half the target in one step: every
 				// sub-window costs at least one request, so a sparse backlog
 				// read in doubling steps costs a request per step.
-				grow := float64(target) / float64(2*max(n, 1))
+				grow := min(float64(target)/float64(2*max(n, 1)), maxGrowth)
 				r.span = time.Duration(min(float64(span)*grow, float64(maxSpan)))
 			}
 		}
-		s = e
+		s = next
 	}
 	if st.cursor.IsZero() {
 		// An empty lookback still sets the cursor.
@@ -88,11 +96,13 @@ type leaf struct {
 }
 
 // readWindow reads w and advances the cursor after each part. A page that
-// comes back full without a nextLink splits its part in two by time; an
-// oversize page is read again with half the $top; a page that stays
-// malformed is split until the alert that breaks it is alone, then skipped.
-// It returns the number of items read.
-func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, error) {
+// comes back full without a nextLink, or a part that holds more than target
+// items out of order, splits its part in two by time; an oversize page is
+// read again with half the $top; a page that stays malformed is split until
+// the alert that breaks it is alone, then skipped. A part read in order up
+// to target items ends the window early: it returns the number of items
+// read and where the next sub-window starts (w.end, or earlier then).
+func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, time.Time, error) {
 	stack := []leaf{{w: w, top: r.pageSize}}
 	budget := r.maxWindowRequests
 	total := 0
@@ -106,21 +116,28 @@ func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, error
 			r.span = max(r.span/4, minSpan)
 		}
 		if err != nil {
-			return total, err
+			return total, w.end, err
 		}
 		switch res.outcome {
-		case outcomeFull:
+		case outcomeFull, outcomeSplit:
 			left, right := cur.halves()
-			r.logger.Debug("Full page without nextLink; splitting the window", zap.Time("start", cur.w.start), zap.Time("mid", left.w.end), zap.Time("end", cur.w.end))
+			r.logger.Debug("Splitting the window by time", zap.Bool("full_page_without_next_link", res.outcome == outcomeFull),
+				zap.Time("start", cur.w.start), zap.Time("mid", left.w.end), zap.Time("end", cur.w.end))
 			stack = append(stack, right, left)
 			continue
 		case outcomeBadPage:
 			stack = append(stack, r.narrow(cur, res.oversize)...)
 			continue
+		case outcomeResume:
+			// Everything before res.resume was delivered; the parts left on
+			// the stack lie after it and the next sub-window covers them.
+			r.logger.Debug("Read the window in order up to the item bound; continuing after it", zap.Time("start", cur.w.start), zap.Time("resume", res.resume), zap.Time("end", w.end))
+			r.advance(ctx, res.resume)
+			return total, res.resume, nil
 		}
 		r.advance(ctx, cur.w.end)
 	}
-	return total, nil
+	return total, w.end, nil
 }
 
 // halves splits l by time at a millisecond boundary.

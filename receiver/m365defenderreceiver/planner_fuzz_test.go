@@ -18,7 +18,9 @@ import (
 // FuzzWindowPlanner drives the window planner and the checkpoint over random
 // alert timestamps (clustered, so that pages fill and 1 ms windows overflow),
 // page sizes, sub-window spans, nextLink presence, consumer refusals and
-// restarts on the same storage, with or without a poison alert. After every
+// restarts on the same storage, with or without a poison alert, from a Graph
+// that honours $orderby (even seeds: leaves are cut after 10 pages and
+// resumed) or returns newest first (odd seeds: they are split). After every
 // poll, failed or not, each alert version older than the cursor was
 // delivered (the cursor never passes an undelivered version); after the last
 // poll every version was delivered, the poison one excepted.
@@ -31,10 +33,16 @@ func FuzzWindowPlanner(f *testing.F) {
 	f.Add(int64(4), uint8(8), uint8(1), false, uint8(3), uint8(2), true)
 	f.Add(int64(5), uint8(25), uint8(4), false, uint8(1), uint8(3), false)
 	f.Add(int64(6), uint8(16), uint8(2), true, uint8(0), uint8(2), true)
+	// 32 alerts at 1-2 per page: leaves reach the 10-page bound.
+	f.Add(int64(7), uint8(31), uint8(0), false, uint8(1), uint8(1), false)
+	f.Add(int64(8), uint8(31), uint8(0), false, uint8(0), uint8(0), false)
+	f.Add(int64(10), uint8(31), uint8(0), true, uint8(2), uint8(1), false)
+	f.Add(int64(12), uint8(31), uint8(1), false, uint8(3), uint8(2), true)
 	f.Fuzz(func(t *testing.T, seed int64, nAlerts, pageSize uint8, noNextLink bool, refusals, restarts uint8, poison bool) {
 		rng := rand.New(rand.NewSource(seed))
 		fg := newFakeGraph(t)
 		fg.noNextLink = noNextLink
+		fg.ascending = seed%2 == 0
 		const step = 2 * time.Minute
 		const polls = 6
 		// Timestamps from 3 h before the first poll to the last poll,
