@@ -316,6 +316,6 @@ func TestDedupGenerationLookup(t *testing.T) {
 // The de-dup keys persisted by earlier versions (FNV-1a 64 written by hand)
 // stay valid: hash/fnv gives the same values.
 func TestDedupKeyIsStable(t *testing.T) {
-	assert.Equal(t, uint64(0x6d38d83b64bac7ab), dedupKey("ip", "203.0.113.7", "2900001"))
-	assert.Equal(t, uint64(0x0d4059ca842cb50b), dedupKey("url", "https://c2.example.net/gate.php", "da638"))
+	assert.Equal(t, uint64(0x6d38d83b64bac7ab), dedupKey("ip", "203.0.113.7", "2900001", ""))
+	assert.Equal(t, uint64(0x0d4059ca842cb50b), dedupKey("url", "https://c2.example.net/gate.php", "da638", ""))
 }

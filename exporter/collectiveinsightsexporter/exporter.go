@@ -204,7 +204,7 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 	for r := range logrecords.All(ld) {
 		var s mapStats
 		var err error
-		entries, s, err = e.mapper.mapRecord(r.Log, idx, entries)
+		entries, s, err = e.mapper.mapRecord(r.Log, tenantOf(r.Resource), idx, entries)
 		switch {
 		case err == nil:
 		case errors.Is(err, errNoIndicators):

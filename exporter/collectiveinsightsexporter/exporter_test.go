@@ -25,6 +25,7 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadatatest"
 
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
+	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
 )
 
 // publicOctet maps i to a third octet that keeps 203.0.x.y public
@@ -394,6 +395,26 @@ func TestDedupAcrossUpdatedAlert(t *testing.T) {
 	e.now = clock.now
 	require.NoError(t, e.pushLogs(context.Background(), logsOf(v1)))
 	require.Len(t, srv.requests(), 4)
+}
+
+// Defender incident ids are small numbers per tenant: one exporter fed by
+// several tenants must not take tenant B's incident 42 for tenant A's.
+func TestDedupIsPerTenant(t *testing.T) {
+	srv := newCIServer(t)
+	e := newTestExporter(t, srv.srv.URL, nil, nil)
+	a := alert{id: "a1", incidentID: "42", title: "t", inds: []ind{{typ: "ip", value: "203.0.114.9"}}}
+	inTenant := func(tenant string) plog.Logs {
+		ld := logsOf(a)
+		ld.ResourceLogs().At(0).Resource().Attributes().PutStr(contract.AttrTenantID, tenant)
+		return ld
+	}
+	require.NoError(t, e.pushLogs(context.Background(), inTenant("contoso")))
+	require.NoError(t, e.pushLogs(context.Background(), inTenant("fabrikam")))
+	require.NoError(t, e.pushLogs(context.Background(), inTenant("contoso")))
+	reqs := srv.requests()
+	require.Len(t, reqs, 2, "one submission per tenant; the repeat in contoso is a duplicate")
+	metadatatest.AssertEqualCollectiveInsightsEntriesDeduplicated(t, e.tt,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 }
 
 func TestInputNotMutated(t *testing.T) {

@@ -119,7 +119,7 @@ var errNoIndicators = fmt.Errorf("record has no indicators")
 // It returns errNoIndicators for a record without indicators and another
 // error for a record whose attributes are unusable; in both cases out is
 // returned unchanged.
-func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, mapStats, error) {
+func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entry) ([]entry, mapStats, error) {
 	var st mapStats
 	attrs := lr.Attributes()
 	indV, ok := attrs.Get(m.attrs.Indicators)
@@ -218,7 +218,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, idx int, out []entry) ([]entry, ma
 		// Duplicates (within the record or the push) are dropped by the exporter.
 		e.rec = rec
 		e.ind = i
-		e.key = dedupKey(e.iocType, e.value, rec.incident.ID)
+		e.key = dedupKey(e.iocType, e.value, rec.incident.ID, tenant)
 		out = append(out, e)
 	}
 	if len(out) == start && st.invalidIndicators > 0 && st.notPublic == 0 && st.excluded == 0 && st.verdict == 0 {
@@ -371,13 +371,27 @@ func stringsAttr(m pcommon.Map, name string) ([]string, error) {
 	}
 }
 
-// dedupKey hashes (ioc type, ioc value, incident id), separated by 0xff
-// (never in UTF-8), with FNV-1a 64: stable across restarts, so it can be
-// persisted; with 1,000,000 entries the chance of any collision is ~3e-8.
-func dedupKey(typ, value, incidentID string) uint64 {
-	b := make([]byte, 0, len(typ)+len(value)+len(incidentID)+2)
-	b = append(append(append(append(append(b, typ...), 0xff), value...), 0xff), incidentID...)
+// dedupKey hashes (ioc type, ioc value, incident id[, tenant]), separated
+// by 0xff (never in UTF-8), with FNV-1a 64: stable across restarts, so it
+// can be persisted; with 1,000,000 entries the chance of any collision is
+// ~3e-8. Defender incident ids are small per-tenant numbers, so one exporter
+// fed by several tenants keys them by tenant too; without a tenant the key
+// is the one older versions stored.
+func dedupKey(typ, value, incidentID, tenant string) uint64 {
 	h := fnv.New64a()
+	b := make([]byte, 0, len(typ)+len(value)+len(incidentID)+len(tenant)+3)
+	b = append(append(append(append(append(b, typ...), 0xff), value...), 0xff), incidentID...)
+	if tenant != "" {
+		b = append(append(b, 0xff), tenant...)
+	}
 	_, _ = h.Write(b)
 	return h.Sum64()
+}
+
+// tenantOf is the resource's Defender tenant id, "" for other sources.
+func tenantOf(r plog.ResourceLogs) string {
+	if v, ok := r.Resource().Attributes().Get(contract.AttrTenantID); ok {
+		return v.AsString()
+	}
+	return ""
 }

@@ -15,7 +15,7 @@ func mapAll(t testing.TB, ld plog.Logs) []entry {
 	var out []entry
 	idx := 0
 	for r := range logrecords.All(ld) {
-		out, _, _ = m.mapRecord(r.Log, idx, out)
+		out, _, _ = m.mapRecord(r.Log, tenantOf(r.Resource), idx, out)
 		idx++
 	}
 	return out
