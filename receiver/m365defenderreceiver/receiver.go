@@ -224,12 +224,19 @@ func (r *defenderReceiver) run(ctx context.Context) {
 	bo := retry.NewBackoff(r.failInitial, r.cfg.PollInterval)
 	for {
 		start := r.now()
+		cursor := r.state.cursor
 		err := r.poll(ctx, start)
 		if ctx.Err() != nil {
 			return
 		}
 		wait := r.cfg.PollInterval - r.now().Sub(start)
 		if err != nil {
+			if r.state.cursor.After(cursor) {
+				// The poll delivered part of its window before failing (e.g.
+				// memory_limiter refused a page): a new stall, not the old one.
+				failures = 0
+				bo.Reset()
+			}
 			failures++
 			r.tel.M365DefenderFailedPolls.Add(ctx, 1)
 			wait = min(bo.NextBackOff(), r.cfg.PollInterval)

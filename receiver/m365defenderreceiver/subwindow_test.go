@@ -150,3 +150,43 @@ func TestBacklogWithOrderByIgnoredIsSplit(t *testing.T) {
 	t.Logf("%.3f served per alert, %d Graph requests, at most %d versions held",
 		float64(emu.Stats().AlertsServed)/backlogAlerts, emu.Stats().GraphRequestsTotal(), c.maxSeen)
 }
+
+// A poll that failed after moving the cursor (memory_limiter refused a page
+// midway through a backlog) starts a new stall: its retry comes after the
+// first backoff interval, not after the previous stall's longer one.
+func TestFailureAfterProgressResetsTheBackoff(t *testing.T) {
+	_, cfg, host, _ := backlogAfterEmptyStretch(t, emulator.Faults{})
+	cfg.PollInterval = time.Hour
+	calls := 0
+	var refuse = map[int]bool{1: true, 2: true, 18: true} // two failures without progress, then one after 15 pages
+	c := &backlogConsumer{uids: map[string]int{}}
+	next, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
+		calls++
+		if refuse[calls] {
+			return errors.New("memory_limiter: data refused")
+		}
+		return c.consume(ctx, ld)
+	})
+	require.NoError(t, err)
+	r := newTestReceiver(t, cfg, next, host, nil)
+	r.span = defaultSpan
+	c.r = r
+	r.failInitial = 20 * time.Millisecond
+	logs := observe(r)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r.wg.Add(1)
+	go r.run(ctx)
+	require.Eventually(t, func() bool { return logs.FilterMessageSnippet("Poll delivered").Len() == 1 }, time.Minute, time.Millisecond)
+	cancel()
+	r.wg.Wait()
+
+	failed := logs.FilterMessageSnippet("Poll failed").All()
+	require.Len(t, failed, 3)
+	for i, want := range []int64{1, 2, 1} {
+		assert.EqualValues(t, want, failed[i].ContextMap()["consecutive_failures"], "failure %d", i+1)
+	}
+	assert.LessOrEqual(t, failed[2].ContextMap()["retry_in"].(time.Duration), 30*time.Millisecond,
+		"the first interval (20 ms ±50 %) after progress")
+	c.assertEachOnce(t)
+}
