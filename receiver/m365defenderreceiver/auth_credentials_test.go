@@ -173,18 +173,8 @@ func TestCredentialKindsRefused(t *testing.T) {
 func emulatorCredentialConfig(t *testing.T) (*emulator.Emulator, *Config) {
 	t.Helper()
 	end := time.Now().UTC()
-	emu, err := emulator.New(emulator.Config{Alerts: 20, Seed: 11, Start: end.Add(-2 * time.Hour), End: end})
-	require.NoError(t, err)
-	t.Cleanup(emu.Close)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, emu.WriteCA(ca))
-	cfg := createDefaultConfig().(*Config)
-	cfg.ClientConfig.Endpoint = emu.GraphURL()
-	cfg.ClientConfig.TLS.CAFile = ca
-	cfg.AuthorityHost = emu.IdentityURL()
-	cfg.TenantID = emulator.DefaultTenantID
-	cfg.ClientID = emulator.DefaultClientID
-	cfg.MaxRequestsPerMinute = 0
+	emu, cfg := startEmulator(t, emulator.Config{Alerts: 20, Seed: 11, Start: end.Add(-2 * time.Hour), End: end})
+	cfg.ClientSecret = ""
 	return emu, cfg
 }
 

@@ -168,12 +168,7 @@ func (fg *fakeGraph) serveAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	m := filterRe.FindStringSubmatch(q.Get("$filter"))
-	require.NotNil(fg.t, m, "filter %q", q.Get("$filter"))
-	ge, err := time.Parse(time.RFC3339Nano, m[1])
-	require.NoError(fg.t, err)
-	lt, err := time.Parse(time.RFC3339Nano, m[2])
-	require.NoError(fg.t, err)
+	ge, lt := fg.window(q.Get("$filter"))
 	top, _ := strconv.Atoi(q.Get("$top"))
 	skip, _ := strconv.Atoi(q.Get("$skip"))
 
@@ -259,12 +254,7 @@ func (fg *fakeGraph) serveIncidentList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	m := filterRe.FindStringSubmatch(q.Get("$filter"))
-	require.NotNil(fg.t, m, "filter %q", q.Get("$filter"))
-	ge, err := time.Parse(time.RFC3339Nano, m[1])
-	require.NoError(fg.t, err)
-	lt, err := time.Parse(time.RFC3339Nano, m[2])
-	require.NoError(fg.t, err)
+	ge, lt := fg.window(q.Get("$filter"))
 	top, _ := strconv.Atoi(q.Get("$top"))
 	offset, _ := strconv.Atoi(q.Get("$skiptoken"))
 	var sel []map[string]any
@@ -375,4 +365,15 @@ func emittedUIDs(all []plog.Logs) []string {
 		}
 	}
 	return out
+}
+
+// window reads the [ge, lt) bounds of the receiver's $filter.
+func (fg *fakeGraph) window(filter string) (ge, lt time.Time) {
+	m := filterRe.FindStringSubmatch(filter)
+	require.NotNil(fg.t, m, "filter %q", filter)
+	ge, err := time.Parse(time.RFC3339Nano, m[1])
+	require.NoError(fg.t, err)
+	lt, err = time.Parse(time.RFC3339Nano, m[2])
+	require.NoError(fg.t, err)
+	return ge, lt
 }
