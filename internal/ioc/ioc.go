@@ -1,11 +1,7 @@
-// Package ioc holds the normalisation rules for indicator values, shared by
-// the receiver, which extracts them, and the exporter, which accepts them
-// from any source. Each function trims its input, returns the one spelling
-// of a value that both components use, and reports whether the value is a
-// well-formed indicator of its type (what Collective Insights accepts).
-// Whether a name is worth reporting (outside the special-use domains) is the
-// caller's policy; whether an IP is public is PublicIP's one rule, which both
-// components apply (the exporter again for values other sources produce).
+// Package ioc holds the indicator value rules shared by the receiver and the
+// exporter: each function trims its input, returns the one spelling both
+// components use, and reports whether the value is a well-formed indicator of
+// its type (what Collective Insights accepts).
 package ioc // import "github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 
 import (
@@ -30,30 +26,10 @@ const maxDomainLen = 253
 // not a hash).
 func Hash(v string) (string, bool) {
 	v = strings.TrimSpace(v)
-	switch len(v) {
-	case 32, 40, 64:
-	default:
+	if len(v) != 32 && len(v) != 40 && len(v) != 64 || strings.Trim(v, "0123456789abcdefABCDEF") != "" || strings.Trim(v, "0") == "" {
 		return "", false
 	}
-	upper, zeros := false, true
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			upper = true
-		default:
-			return "", false
-		}
-		zeros = zeros && c == '0'
-	}
-	if zeros {
-		return "", false
-	}
-	if upper {
-		return strings.ToLower(v), true
-	}
-	return v, true
+	return strings.ToLower(v), true
 }
 
 // IP parses an IP address, optionally in brackets ("[2606:4700::1111]"),
@@ -80,35 +56,17 @@ func IP(v string) (netip.Addr, bool) {
 // and hyphen positions are left to Domain's own label check.
 var idnaProfile = idna.New(idna.MapForLookup(), idna.StrictDomainName(false), idna.CheckHyphens(false), idna.Transitional(false))
 
-// Domain returns a domain name trimmed, lower-cased and without its root
-// dot; a name with non-ASCII characters (an IDN in Unicode form,
-// "Bücher.de") becomes its lower-case punycode A-label form
-// ("xn--bcher-kva.de"), so that a domain always has one spelling. ASCII
-// names, punycode included, are only lower-cased. It refuses invalid UTF-8,
-// names IDNA rejects, names longer than 253 characters, single-label names,
-// dotted numbers ("010.1.1.1": an IP, never a domain) and names with a label
-// that is not 1-63 letters, digits, hyphens or underscores, not starting or
-// ending with a hyphen. It does not judge whether the name is public.
+// Domain returns a domain name trimmed, lower-cased, without its root dot and
+// with a Unicode name as its punycode A-label ("Bücher.de" →
+// "xn--bcher-kva.de"), so that a domain has one spelling. It refuses names
+// IDNA rejects, names over 253 characters, single-label names, dotted numbers
+// ("010.1.1.1": an IP, never a domain) and labels that are not 1-63 of
+// [a-z0-9_-] with no hyphen at either end. It does not judge whether the name
+// is public.
 func Domain(v string) (string, bool) {
-	d := strings.TrimSpace(v)
-	if d == "" || len(d) > 4*maxDomainLen {
-		return "", false
-	}
-	for i := 0; i < len(d); i++ {
-		if d[i] >= utf8.RuneSelf {
-			if !utf8.ValidString(d) {
-				return "", false
-			}
-			a, err := idnaProfile.ToASCII(d)
-			if err != nil {
-				return "", false
-			}
-			d = a
-			break
-		}
-	}
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
-	if d == "" || len(d) > maxDomainLen || !strings.Contains(d, ".") || dottedNumber(d) {
+	d, ok := asciiName(strings.TrimSpace(v))
+	d = strings.TrimSuffix(d, ".")
+	if !ok || d == "" || len(d) > maxDomainLen || !strings.Contains(d, ".") || strings.Trim(d, ".0123456789") == "" {
 		return "", false
 	}
 	for l := range strings.SplitSeq(d, ".") {
@@ -134,47 +92,33 @@ func validLabel(l string) bool {
 	return true
 }
 
-// dottedNumber catches dotted numbers netip rejects (e.g. "010.1.1.1"),
-// which must never be taken for domains.
-func dottedNumber(s string) bool {
-	if s == "" {
-		return false
+// asciiName lower-cases a host name, converting one with non-ASCII
+// characters to punycode; it refuses empty, oversized and invalid names.
+func asciiName(d string) (string, bool) {
+	if d == "" || len(d) > 4*maxDomainLen {
+		return "", false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c != '.' && (c < '0' || c > '9') {
-			return false
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			a, err := idnaProfile.ToASCII(d)
+			return strings.ToLower(a), err == nil && utf8.ValidString(d)
 		}
 	}
-	return true
+	return strings.ToLower(d), true
 }
 
-// URL normalises a URL: trimmed, scheme lower-cased, userinfo cut out of the
-// string (credentials never leave the tenant), the host lower-cased (a
-// Unicode name as its punycode A-label, see Domain; an IP literal in its
-// canonical form without zone, see IP), and the rest (port, path, query,
-// fragment) kept as sent: it is not re-escaped.
+// URL normalises a URL: trimmed, scheme lower-cased, userinfo cut out
+// (credentials never leave the tenant), the host as Domain or IP spell it, and
+// port, path, query and fragment kept as sent. The host is the one a browser
+// would visit: for http(s), ftp, ws(s), file and values without a scheme the
+// WHATWG URL rules apply (`\` ends the authority and separates path segments,
+// a percent-encoded host is decoded, a numeric last label makes the host an
+// IPv4 address in any form browsers accept); other schemes need `://`.
 //
-// The host is the one a browser would visit: for the special schemes (http,
-// https, ftp, ws, wss, file) and for values without a scheme, the WHATWG URL
-// Standard's rules apply, so `\` ends the authority and separates path
-// segments like `/` (`https://evil.example\@good.example/` visits
-// evil.example, and is returned as `https://evil.example/@good.example/`),
-// the userinfo ends at the authority's last `@`, a percent-encoded host is
-// decoded, and a host whose last label is a number is an IPv4 address in
-// any of the forms browsers accept (`0x7f.1` is 127.0.0.1) or nothing.
-// Other schemes need `://` and keep `\` as data.
-//
-// host is the normalised host (an IP without brackets, or a Domain) and
-// hostIsIP says which. host is "" when raw contains whitespace, control
-// characters or invalid UTF-8, has a port that is not a number up to 65535,
-// or its host is neither an IP nor a Domain: then no host is reported rather
-// than a guess.
-//
-// ok reports whether u is a URL: raw has a scheme, and u is at most MaxLen
-// bytes and parses (RFC 3986 as Go's net/url reads it) with a host. When ok
-// is false host may still be set: a value without a scheme
-// ("evil.example.org/login"), too long, or that does not parse still names
-// its host.
+// host ("" when there is no valid host) is an IP without brackets when
+// hostIsIP, else a Domain. ok reports whether u is a URL (a scheme, at most
+// MaxLen bytes, parsed by net/url with a host); without it host may still be
+// set ("evil.example.org/login" names its host).
 func URL(raw string) (u, host string, hostIsIP, ok bool) {
 	s := strings.TrimSpace(raw)
 	if s == "" || !utf8.ValidString(s) {
@@ -234,14 +178,7 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 		s[len(scheme)+3:n-len(port)-len(tail)] == hostOut && s[n-len(tail):] == tail {
 		u = s // already normal: no copy
 	} else {
-		var b strings.Builder
-		b.Grow(n)
-		b.WriteString(scheme)
-		b.WriteString("://")
-		b.WriteString(hostOut)
-		b.WriteString(port)
-		b.WriteString(tail)
-		u = b.String()
+		u = scheme + "://" + hostOut + port + tail
 	}
 	if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.User != nil {
 		return "", host, hostIsIP, false
@@ -261,7 +198,7 @@ func splitScheme(s string) (scheme, rest string, special bool) {
 		switch {
 		case sc == "file":
 			// Only "file:" and two slashes of either kind start a host.
-			if r := s[i+1:]; len(r) >= 2 && isSlash(r[0]) && isSlash(r[1]) {
+			if r := s[i+1:]; len(r) >= 2 && strings.Trim(r[:2], "/\\") == "" {
 				return sc, r[2:], true
 			}
 			return sc, "", true
@@ -274,8 +211,6 @@ func splitScheme(s string) (scheme, rest string, special bool) {
 	}
 	return "", strings.TrimPrefix(s, "//"), true
 }
-
-func isSlash(c byte) bool { return c == '/' || c == '\\' }
 
 var specialSchemes = map[string]bool{"http": true, "https": true, "ftp": true, "ws": true, "wss": true, "file": true}
 
@@ -330,20 +265,10 @@ func urlHost(h string) (host string, isIP bool) {
 		}
 		h = d
 	}
-	if h == "" || len(h) > 4*maxDomainLen {
+	h, ok := asciiName(h)
+	if !ok {
 		return "", false
 	}
-	for i := 0; i < len(h); i++ {
-		if h[i] >= utf8.RuneSelf {
-			a, err := idnaProfile.ToASCII(h)
-			if err != nil {
-				return "", false
-			}
-			h = a
-			break
-		}
-	}
-	h = strings.ToLower(h)
 	if endsInNumber(h) {
 		if a, ok := parseIPv4(h); ok {
 			return a.String(), true
@@ -356,10 +281,8 @@ func urlHost(h string) (host string, isIP bool) {
 			return "", false
 		}
 	}
-	if d, ok := Domain(h); ok {
-		return d, false
-	}
-	return "", false
+	d, _ := Domain(h)
+	return d, false
 }
 
 // endsInNumber is WHATWG's "ends in a number checker": the last label
@@ -459,14 +382,7 @@ func isScheme(s string) bool {
 	return true
 }
 
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+func allDigits(s string) bool { return strings.Trim(s, "0123456789") == "" }
 
 // cveID matches a CVE id: the year, then 4 to 12 digits, not glued to a
 // word ("XCVE-2020-1234" and "CVE-2020-1234a" are none).
