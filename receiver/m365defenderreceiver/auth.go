@@ -14,8 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
-// credentialBuilder builds a fresh azidentity credential (with an empty
-// token cache).
+// credentialBuilder builds a fresh azidentity credential (empty token cache).
 type credentialBuilder func() (azcore.TokenCredential, error)
 
 // newCredentialBuilder returns the builder for the configured credential
@@ -44,11 +43,7 @@ func newCredentialBuilder(cfg *Config, client *http.Client, tokenRetries int32) 
 		if err != nil {
 			return nil, fmt.Errorf("client_certificate_path: %w", err)
 		}
-		var password []byte
-		if cfg.ClientCertificatePassword != "" {
-			password = []byte(cfg.ClientCertificatePassword)
-		}
-		certs, key, err := azidentity.ParseCertificates(data, password)
+		certs, key, err := azidentity.ParseCertificates(data, []byte(cfg.ClientCertificatePassword))
 		if err != nil {
 			return nil, fmt.Errorf("client_certificate_path: parsing %s: %w", cfg.ClientCertificatePath, err)
 		}

@@ -3,9 +3,10 @@ package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,17 +141,13 @@ func (cfg *Config) Validate() error {
 	}
 
 	if _, ok := clouds[cfg.Cloud]; !ok {
-		errs = append(errs, fmt.Errorf("cloud: unknown value %q (want one of %s)", cfg.Cloud, strings.Join(cloudNames(), ", ")))
+		errs = append(errs, fmt.Errorf("cloud: unknown value %q (want one of %s)", cfg.Cloud, strings.Join(slices.Sorted(maps.Keys(clouds)), ", ")))
 	}
-	if cfg.ClientConfig.Endpoint != "" {
-		if err := validateURL(cfg.ClientConfig.Endpoint, false); err != nil {
-			errs = append(errs, fmt.Errorf("endpoint: %w", err))
-		}
+	if err := validateURL(cfg.ClientConfig.Endpoint, false); err != nil {
+		errs = append(errs, fmt.Errorf("endpoint: %w", err))
 	}
-	if cfg.AuthorityHost != "" {
-		if err := validateURL(cfg.AuthorityHost, true); err != nil {
-			errs = append(errs, fmt.Errorf("authority_host: %w", err))
-		}
+	if err := validateURL(cfg.AuthorityHost, true); err != nil {
+		errs = append(errs, fmt.Errorf("authority_host: %w", err))
 	}
 
 	if err := checkFilterBalanced(cfg.Filter); err != nil {
@@ -168,17 +165,16 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("page_size: %d is over Graph's alerts_v2 maximum of %d", cfg.PageSize, maxPageSize))
 	}
 
-	if cfg.InitialLookback < 0 {
-		errs = append(errs, fmt.Errorf("initial_lookback: must not be negative (got %s)", cfg.InitialLookback))
-	}
-	if cfg.CursorOverlap < 0 {
-		errs = append(errs, fmt.Errorf("cursor_overlap: must not be negative (got %s)", cfg.CursorOverlap))
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"initial_lookback", cfg.InitialLookback}, {"cursor_overlap", cfg.CursorOverlap}, {"timeout", cfg.ClientConfig.Timeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative (got %s)", d.key, d.v))
+		}
 	}
 	if cfg.PollInterval <= 0 {
 		errs = append(errs, fmt.Errorf("poll_interval: must be positive (got %s)", cfg.PollInterval))
-	}
-	if cfg.ClientConfig.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout: must not be negative (got %s)", cfg.ClientConfig.Timeout))
 	}
 	if cfg.MaxRequestsPerMinute < 0 {
 		errs = append(errs, fmt.Errorf("max_requests_per_minute: must not be negative (got %d); 0 means unlimited", cfg.MaxRequestsPerMinute))
@@ -247,16 +243,12 @@ func (cfg *Config) credentialKinds() []string {
 	return kinds
 }
 
-func cloudNames() []string {
-	names := make([]string, 0, len(clouds))
-	for k := range clouds {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
-}
-
+// validateURL accepts no URL, an https URL, and (unless httpsOnly) an http
+// one to a loopback host.
 func validateURL(raw string, httpsOnly bool) error {
+	if raw == "" {
+		return nil
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("invalid URL %q: %w", raw, err)
@@ -268,21 +260,13 @@ func validateURL(raw string, httpsOnly bool) error {
 	case "https":
 		return nil
 	case "http":
-		if !httpsOnly && isLoopbackHost(u.Hostname()) {
+		if !httpsOnly && (u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback()) {
 			return nil
 		}
 		return fmt.Errorf("URL %q must use https (bearer tokens are never sent in clear text)", raw)
 	default:
 		return fmt.Errorf("URL %q must use https", raw)
 	}
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // graphBase is the effective Graph base URL, without a trailing slash.

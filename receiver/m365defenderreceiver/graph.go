@@ -35,8 +35,7 @@ type graphStatusError struct {
 
 func (e *graphStatusError) Error() string { return e.msg }
 
-// retrySettings bound retries of one Graph request. Unexported so tests can
-// shrink them to milliseconds.
+// retrySettings bound the retries of one Graph request (tests shrink them).
 type retrySettings struct {
 	maxAttempts     int           // attempts per request (429, 5xx, network errors, malformed pages)
 	initialInterval time.Duration // first backoff
@@ -51,14 +50,12 @@ var defaultRetry = retrySettings{
 	maxRetryAfter:   10 * time.Minute,
 }
 
-// newBackoff is the shared jittered exponential backoff (internal/retry)
-// for one request's retries.
 func (rs retrySettings) newBackoff() *backoff.ExponentialBackOff {
 	return retry.NewBackoff(rs.initialInterval, rs.maxInterval)
 }
 
-// graphClient sends GET requests to Microsoft Graph with bearer tokens,
-// rate limiting, and the retry policy described in the README.
+// graphClient sends GET requests to Graph with bearer tokens, rate limiting
+// and the retry policy of the README.
 type graphClient struct {
 	http    *http.Client
 	base    *url.URL
@@ -107,10 +104,9 @@ func (g *graphClient) count(ctx context.Context, outcome requestOutcome) {
 	g.tel.M365DefenderRequests.Add(ctx, 1, outcome.attr())
 }
 
-// get fetches rawURL, which must be on the configured Graph origin.
-// permission names the Graph permission the request needs (for 403 errors).
-// The returned bytes are valid until the next call: get is called only from
-// the poll goroutine, and the callers copy what they keep.
+// get fetches rawURL, which must be on the configured Graph origin;
+// permission is named in a 403's error. The returned bytes are valid until the
+// next call (callers copy what they keep).
 func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -135,7 +131,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		if g.prefer {
 			req.Header.Set("Prefer", "include-unknown-enum-members")
 		}
-		if g.tokens != nil && g.sameOrigin(req.URL) {
+		if g.tokens != nil {
 			tok, err := g.tokens.token(ctx)
 			if err != nil {
 				if ctx.Err() != nil {

@@ -9,14 +9,12 @@ import (
 )
 
 const (
-	// defaultSpan is the first sub-window length of a long window.
-	defaultSpan      = time.Hour
+	defaultSpan      = time.Hour // the first sub-window of a long window
 	minSpan          = time.Second
 	maxSpan          = graphRetention
 	windowTimeFormat = "2006-01-02T15:04:05.000Z"
-	// defaultMaxWindowRequests bounds the requests spent on one sub-window
-	// (pages, splits, re-reads): a Graph that answers nonsense must cost a
-	// bounded number of requests, not 10^6.
+	// defaultMaxWindowRequests bounds the requests (pages, splits, re-reads)
+	// a Graph that answers nonsense can cost per sub-window.
 	defaultMaxWindowRequests = 2000
 	// maxGrowth caps how much a sparse sub-window grows the next one: an
 	// empty stretch says nothing about the backlog after it.
@@ -85,23 +83,17 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 // errWindowLimit ends a sub-window that used up its request budget.
 var errWindowLimit = errors.New("request budget of the window used up")
 
-// leaf is a part of a sub-window being read: its time range, the $top it
-// is read with (halved after an oversize page) and whether it is being
-// searched for a poison alert (then a malformed page is split at once instead
-// of being read again).
+// leaf is a part of a sub-window being read with $top; bisect marks a part
+// searched for a poison alert (a malformed page is split, not read again).
 type leaf struct {
 	w      window
 	top    int
 	bisect bool
 }
 
-// readWindow reads w and advances the cursor after each part. A page that
-// comes back full without a nextLink, or a part that holds more than target
-// items out of order, splits its part in two by time; an oversize page is
-// read again with half the $top; a page that stays malformed is split until
-// the alert that breaks it is alone, then skipped. A part read in order up
-// to target items ends the window early: it returns the number of items
-// read and where the next sub-window starts (w.end, or earlier then).
+// readWindow reads w part by part (see readPages and narrow), advancing the
+// cursor after each. It returns the items read and where the next sub-window
+// starts: w.end, or earlier when a part read in order reached the item bound.
 func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, time.Time, error) {
 	stack := []leaf{{w: w, top: r.pageSize}}
 	budget := r.maxWindowRequests
@@ -154,10 +146,9 @@ func (l leaf) halves() (leaf, leaf) {
 
 func (l leaf) splittable() bool { return l.w.end.Sub(l.w.start) > time.Millisecond }
 
-// narrow returns the leaves to read instead of l after a page of l could
-// not be read (oversize or malformed even when read again). An oversize page
-// is read again with half the $top; a malformed one in halves by time, then
-// (at 1 ms) with half the $top. readPages skips the alert once it is alone.
+// narrow returns the leaves to read instead of l after a page of l could not
+// be read: oversize, with half the $top; malformed, in halves by time, then
+// (at 1 ms) with half the $top, until readPages can skip the alert alone.
 func (r *defenderReceiver) narrow(l leaf, oversize bool) []leaf {
 	next := l
 	next.bisect = true

@@ -101,9 +101,7 @@ func newDefenderReceiver(cfg *Config, set receiver.Settings, next consumer.Logs)
 	return r, nil
 }
 
-// Start builds the HTTP client, the credential and the storage client, loads
-// the checkpoint, and starts the poll loop in its own goroutine. It does no
-// network I/O.
+// Start prepares the poll loop (without network I/O) and starts it.
 func (r *defenderReceiver) Start(ctx context.Context, host component.Host) error {
 	if err := r.setup(ctx, host); err != nil {
 		return err
@@ -117,7 +115,6 @@ func (r *defenderReceiver) Start(ctx context.Context, host component.Host) error
 	return nil
 }
 
-// setup prepares everything the poll loop needs, without network I/O.
 func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error {
 	cfg := r.cfg
 	hc, err := cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
@@ -183,10 +180,9 @@ func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error
 	return nil
 }
 
-// Shutdown stops the poll loop and, once it has exited, closes the storage
-// client: the loop may be saving the checkpoint until then. Safe without
-// Start and twice. If ctx ends first, Shutdown returns its error and the
-// storage client is closed as soon as the loop exits.
+// Shutdown stops the poll loop and closes the storage client once the loop
+// exited (it may be saving the checkpoint until then), even when ctx ends
+// first. Safe without Start and twice.
 func (r *defenderReceiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	if r.cancel != nil {
