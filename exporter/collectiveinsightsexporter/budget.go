@@ -2,22 +2,14 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import "time"
 
-const secondsPerDay = 24 * 60 * 60
-
-// utcDay returns the number of the UTC day of t.
+// utcDay returns the number of the UTC day of t (days since 1970-01-01).
 func utcDay(t time.Time) int64 {
-	s := t.Unix()
-	d := s / secondsPerDay
-	if s < 0 && s%secondsPerDay != 0 {
-		d--
-	}
-	return d
+	return t.Truncate(24*time.Hour).Unix() / (24 * 60 * 60)
 }
 
 // untilNextUTCDay returns how long until the next midnight UTC.
 func untilNextUTCDay(now time.Time) time.Duration {
-	next := time.Unix((utcDay(now)+1)*secondsPerDay, 0)
-	return next.Sub(now)
+	return now.Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now)
 }
 
 // dailyBudget counts entries submitted per UTC day. Entries of POSTs in

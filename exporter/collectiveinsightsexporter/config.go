@@ -22,17 +22,14 @@ import (
 
 // Config defines the configuration of the collective_insights exporter.
 type Config struct {
-	// ClientConfig holds endpoint, timeout (the only timeout), tls, proxy_url,
-	// compression... The exporter appends /collective-insights/detections to
-	// the endpoint.
+	// ClientConfig holds endpoint (the API base URL), timeout, tls, proxy_url...
 	ClientConfig confighttp.ClientConfig                                  `mapstructure:",squash"`
 	QueueConfig  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig  configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 
 	// APIKey is the Recorded Future API token, sent as X-RFToken.
 	APIKey configopaque.String `mapstructure:"api_key"`
-	// Debug is sent as options.debug: when true Recorded Future validates
-	// the submission but does not store it.
+	// Debug is sent as options.debug: Recorded Future validates, not stores.
 	Debug bool `mapstructure:"debug"`
 	// OrganizationIDs is sent as organization_ids when not empty.
 	OrganizationIDs []string `mapstructure:"organization_ids"`
@@ -42,18 +39,15 @@ type Config struct {
 	MaxBatchSize int `mapstructure:"max_batch_size"`
 	// Exclude lists indicators that are never submitted.
 	Exclude ExcludeConfig `mapstructure:"exclude"`
-	// DedupWindow: an identical entry (ioc type, ioc value, incident id)
-	// submitted within this window is not sent again (remembered for at least
-	// 7/8 of it: see dedupCache). 0 disables de-duplication.
+	// DedupWindow: an identical entry submitted within it is not sent again
+	// (see dedupCache); 0 disables de-duplication.
 	DedupWindow time.Duration `mapstructure:"dedup_window"`
-	// DedupMaxEntries bounds the de-duplication memory; the oldest entries
-	// are evicted first (a generation, at most 1/8 of this, at once).
+	// DedupMaxEntries bounds the de-duplication memory, oldest evicted first.
 	DedupMaxEntries int `mapstructure:"dedup_max_entries"`
-	// DailyLimit is the maximum number of entries submitted per UTC day;
-	// beyond it the exporter holds back until midnight UTC. 0 = no limit.
+	// DailyLimit bounds the entries submitted per UTC day (0: no limit).
 	DailyLimit int `mapstructure:"daily_limit"`
-	// StripURLQuery drops the query and fragment of url indicators before
-	// they are submitted: phishing URLs carry victims' addresses and tokens.
+	// StripURLQuery drops the query and fragment of url indicators: phishing
+	// URLs carry victims' addresses and tokens.
 	StripURLQuery bool `mapstructure:"strip_url_query"`
 	// Attributes names the log record attributes the exporter reads.
 	Attributes AttributesConfig `mapstructure:"attributes"`
@@ -68,8 +62,7 @@ type DetectionConfig struct {
 	Type string `mapstructure:"type"`
 	// SubType is one of sigma, yara, snort; required for detection_rule.
 	SubType string `mapstructure:"sub_type"`
-	// ID is a fixed detection id; required for detection_rule (where it
-	// wins over the record's detector id).
+	// ID is a fixed detection id; required for detection_rule.
 	ID string `mapstructure:"id"`
 }
 
@@ -178,9 +171,8 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// endpointURL returns the detections URL for the configured endpoint. An
-// endpoint that already ends in the path (the legacy tools' habit) is
-// accepted as it is instead of doubling the path into a 404.
+// endpointURL returns the detections URL; an endpoint that already ends in
+// the path is kept instead of doubling the path into a 404.
 func (cfg *Config) endpointURL() string {
 	base := strings.TrimRight(cfg.ClientConfig.Endpoint, "/")
 	return strings.TrimSuffix(base, ci.DetectionsPath) + ci.DetectionsPath

@@ -17,7 +17,7 @@ type excluder struct {
 }
 
 func newExcluder(cfg ExcludeConfig) *excluder {
-	ex := &excluder{}
+	ex := &excluder{domains: map[string]struct{}{}, verdicts: map[string]struct{}{}}
 	for _, c := range cfg.CIDRs {
 		if p, err := netip.ParsePrefix(strings.TrimSpace(c)); err == nil {
 			ex.prefixes = append(ex.prefixes, p.Masked())
@@ -25,17 +25,11 @@ func newExcluder(cfg ExcludeConfig) *excluder {
 	}
 	for _, d := range cfg.Domains {
 		if d, ok := ioc.Domain(d); ok {
-			if ex.domains == nil {
-				ex.domains = make(map[string]struct{}, len(cfg.Domains))
-			}
 			ex.domains[d] = struct{}{}
 		}
 	}
 	for _, v := range cfg.Verdicts {
 		if v = strings.ToLower(strings.TrimSpace(v)); v != "" {
-			if ex.verdicts == nil {
-				ex.verdicts = make(map[string]struct{}, len(cfg.Verdicts))
-			}
 			ex.verdicts[v] = struct{}{}
 		}
 	}
@@ -76,9 +70,6 @@ func (ex *excluder) excluded(typ, value, urlHost string, hostIsIP bool) bool {
 }
 
 func (ex *excluder) excludedIP(value string) bool {
-	if len(ex.prefixes) == 0 {
-		return false
-	}
 	addr, ok := ioc.IP(value)
 	if !ok {
 		return false
@@ -94,9 +85,6 @@ func (ex *excluder) excludedIP(value string) bool {
 // excludedDomain reports whether d (normalised by ioc.Domain) is equal to
 // or under a domain of exclude.domains.
 func (ex *excluder) excludedDomain(d string) bool {
-	if len(ex.domains) == 0 {
-		return false
-	}
 	for d != "" {
 		if _, ok := ex.domains[d]; ok {
 			return true

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -28,8 +27,7 @@ const (
 	maxLoggedMessage = 1024
 )
 
-// maxRetryAfter caps a Retry-After from Collective Insights: a throttled
-// request waits at most this long before it is tried again.
+// maxRetryAfter caps a Retry-After from Collective Insights.
 const maxRetryAfter = time.Hour
 
 // badRequestError is a 400 answer. sendBatch narrows it down to the entries
@@ -43,9 +41,8 @@ func (e *badRequestError) Error() string {
 }
 
 // faultKind is the `fault` attribute of the operator-fault metric: answers
-// that no retry of the same request fixes by itself, and that dropping the
-// data would not fix either, so the request stays queued until the operator
-// fixes the cause.
+// that neither a retry nor dropping the data fixes, so the request stays
+// queued until the operator fixes the cause.
 type faultKind string
 
 const (
@@ -187,14 +184,8 @@ func (e *ciExporter) handleSuccess(ctx context.Context, resp *http.Response) {
 	if r.Result.Summary != nil {
 		flattenCounts("", r.Result.Summary.Processed, counts, 0)
 	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		e.telemetry.CollectiveInsightsProcessed.Add(ctx, counts[k],
-			metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", k))))
+	for k, n := range counts {
+		e.telemetry.CollectiveInsightsProcessed.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", k))))
 	}
 	e.logger.Debug("Collective Insights accepted a submission", zap.String("status", r.Result.Status),
 		zap.Bool("debug", r.Result.Debug), zap.Any("processed", counts))
@@ -221,21 +212,30 @@ func flattenCounts(prefix string, m map[string]any, out map[string]int64, depth 
 	}
 }
 
-// readMessage reads an error answer's message: JSON "message" / "error" /
-// "error.message" / "result.message" when present, else the text, truncated.
+// readMessage reads an error answer's message (a JSON "message", "error",
+// "error.message", "result.message"... or else the text), truncated.
 func readMessage(resp *http.Response) string {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return http.StatusText(resp.StatusCode)
 	}
+	msg := string(raw)
 	var doc map[string]any
 	if json.Unmarshal(raw, &doc) == nil {
-		if msg := findMessage(doc, 0); msg != "" {
-			return truncate(msg)
+		if m := findMessage(doc, 0); m != "" {
+			msg = m
 		}
 	}
-	return truncate(string(raw))
+	return truncate(msg)
+}
+
+// truncate cuts a logged message to maxLoggedMessage bytes at a UTF-8 boundary.
+func truncate(s string) string {
+	if len(s) <= maxLoggedMessage {
+		return s
+	}
+	return cutUTF8(s, maxLoggedMessage) + "…"
 }
 
 func findMessage(doc map[string]any, depth int) string {
@@ -255,13 +255,4 @@ func findMessage(doc map[string]any, depth int) string {
 		}
 	}
 	return ""
-}
-
-// truncate cuts a logged message to maxLoggedMessage bytes at a UTF-8
-// boundary.
-func truncate(s string) string {
-	if len(s) <= maxLoggedMessage {
-		return s
-	}
-	return cutUTF8(s, maxLoggedMessage) + "…"
 }
