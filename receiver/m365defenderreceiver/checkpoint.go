@@ -17,14 +17,13 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
-// checkpointVersion is the format of the stored checkpoint.
-const checkpointVersion = 1
-
-// defaultMaxSeen bounds the emitted-versions set. It normally holds the
-// alerts of the overlap window and of the sub-window being read; when it
-// overflows, the oldest versions are forgotten first (at worst a duplicate,
-// never a loss).
-const defaultMaxSeen = 200_000
+const (
+	checkpointVersion = 1
+	// defaultMaxSeen bounds the emitted-versions set; beyond it the oldest are
+	// forgotten first (at worst a duplicate, never a loss).
+	defaultMaxSeen = 200_000
+	maxSkipped     = 100 // bounds checkpoint.skipped
+)
 
 // versionKey identifies one alert version (id + lastUpdateDateTime).
 type versionKey [16]byte
@@ -39,25 +38,19 @@ func newVersionKey(id, lastUpdate string) versionKey {
 	return k
 }
 
-// checkpoint is the receiver's durable state: every alert version with
-// lastUpdateDateTime < cursor was delivered (modulo late visibility, which the
-// overlap covers), and seen holds the versions already emitted at or after
-// cursor - cursor_overlap, with the time used to forget them.
+// checkpoint is the receiver's durable state: every alert version updated
+// before cursor was delivered (the overlap covers late visibility), and seen
+// holds the versions emitted since cursor - cursor_overlap.
 type checkpoint struct {
 	cursor time.Time
 	seen   map[versionKey]int64 // unix nanos of lastUpdateDateTime (or of the window end)
-	// skipped lists the last alerts skipped as unreadable (oldest first), so
-	// that re-reading the overlap does not report them again and an
-	// operator can find them in the stored state.
+	// skipped lists the last alerts skipped as unreadable, so that re-reading
+	// the overlap does not report them again and an operator can find them.
 	skipped []skippedAlert
 }
 
-// maxSkipped bounds the skipped list.
-const maxSkipped = 100
-
-// skippedAlert is an alert that could not be decoded even alone. ID and
-// Version are read from the broken bytes as far as possible ("unknown" and
-// "" otherwise); Slice and Index place it: the 1 ms window and its position there.
+// skippedAlert is an alert undecodable even alone: its id and version as far
+// as the broken bytes show them, its 1 ms window and position there.
 type skippedAlert struct {
 	ID      string    `json:"id"`
 	Version string    `json:"last_update,omitempty"`
@@ -131,11 +124,9 @@ func readSeenRecords(buf []byte, seen map[versionKey]int64) bool {
 }
 
 type storedCheckpoint struct {
-	Version int    `json:"version"`
-	Cursor  string `json:"cursor,omitempty"`
-	// Seen is base64 of 24-byte records: 16-byte version key + int64 unix nanos.
-	Seen string `json:"seen,omitempty"`
-	// Skipped lists the last alerts skipped as unreadable.
+	Version int            `json:"version"`
+	Cursor  string         `json:"cursor,omitempty"`
+	Seen    string         `json:"seen,omitempty"` // base64 of seen records
 	Skipped []skippedAlert `json:"skipped,omitempty"`
 }
 

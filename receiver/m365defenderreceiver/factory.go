@@ -12,15 +12,6 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
-// Defaults.
-const (
-	defaultInitialLookback      = 24 * time.Hour
-	defaultPollInterval         = 5 * time.Minute
-	defaultCursorOverlap        = 5 * time.Minute
-	defaultMaxRequestsPerMinute = 60
-	defaultTimeout              = 60 * time.Second
-)
-
 // NewFactory returns the factory of the m365_defender receiver.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(
@@ -32,15 +23,15 @@ func NewFactory() receiver.Factory {
 
 func createDefaultConfig() component.Config {
 	cc := confighttp.NewDefaultClientConfig()
-	cc.Timeout = defaultTimeout
+	cc.Timeout = 60 * time.Second
 	return &Config{
 		ClientConfig:              cc,
 		Cloud:                     cloudPublic,
 		Source:                    sourceAlerts,
-		InitialLookback:           defaultInitialLookback,
-		PollInterval:              defaultPollInterval,
-		CursorOverlap:             defaultCursorOverlap,
-		MaxRequestsPerMinute:      defaultMaxRequestsPerMinute,
+		InitialLookback:           24 * time.Hour,
+		PollInterval:              5 * time.Minute,
+		CursorOverlap:             5 * time.Minute,
+		MaxRequestsPerMinute:      60,
 		IncludeUnknownEnumMembers: true,
 	}
 }

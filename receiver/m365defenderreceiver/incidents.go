@@ -33,17 +33,14 @@ const (
 	incidentLookupsPerPoll = 3
 )
 
-// incidentJoiner supplies incident names in incident mode: each poll lists
-// the incidents of its window into a cache, and an id the list missed is
-// looked up alone within a small per-poll budget. A record whose name is not
-// known in time goes out without it. The caches are simplelru with an expiry
-// per entry because the expirable LRU's goroutine cannot be stopped.
+// incidentJoiner supplies incident names: each poll lists the incidents of
+// its window into a cache, and an id the list missed is looked up alone within
+// a per-poll budget; a record whose name is not known in time goes without.
+// simplelru with an expiry per entry: the expirable LRU's goroutine cannot be
+// stopped.
 type incidentJoiner struct {
-	// graph is the receiver's client: list pages are retried like alert pages.
-	graph *graphClient
-	// lookups makes one attempt per request (no retry, no Retry-After wait)
-	// through the receiver's rate limiter.
-	lookups *graphClient
+	graph   *graphClient // list pages are retried like alert pages
+	lookups *graphClient // one attempt per lookup, through the same rate limiter
 	logger  *zap.Logger
 	tel     *metadata.TelemetryBuilder
 	now     func() time.Time
@@ -65,11 +62,9 @@ func newIncidentJoiner(g *graphClient, logger *zap.Logger, tel *metadata.Telemet
 	return &incidentJoiner{graph: g, lookups: lookups, logger: logger, tel: tel, now: now, cache: names, misses: misses}
 }
 
-// list caches the names of the incidents updated in w and resets the poll's
-// lookup budget. An incident's lastUpdateDateTime moves when its alerts
-// change, so the incidents of the alerts read in w are in the list unless
-// they changed again after w. A failure is logged and counted, not
-// returned: the alerts are read regardless.
+// list caches the names of the incidents updated in w (an incident's
+// lastUpdateDateTime moves with its alerts') and resets the lookup budget. A
+// failure is logged and counted, not returned: the alerts are read regardless.
 func (j *incidentJoiner) list(ctx context.Context, w window) {
 	j.budget = incidentLookupsPerPoll
 	next := j.graph.base.String() + incidentsPath + "?$filter=" + queryEscape(w.filter()) + "&$top=" + strconv.Itoa(incidentListTop)
@@ -107,9 +102,8 @@ func (j *incidentJoiner) list(ctx context.Context, w window) {
 }
 
 // listPage caches the names on one page of the incidents list. A page that
-// breaks the query (more than $top items, items outside w) is an error after
-// its names were cached: the names are right, but following such a list
-// could read the whole tenant.
+// breaks the query (over $top items, items outside w) is an error after its
+// names were cached: following such a list could read the whole tenant.
 func (j *incidentJoiner) listPage(ctx context.Context, pageURL string, w window) (int, string, error) {
 	body, err := j.graph.get(ctx, pageURL, incidentsPermission)
 	if err != nil {

@@ -20,8 +20,7 @@ type indicator struct {
 const (
 	unknownVerdict = "unknown"
 	// indexThreshold is the number of indicators of one alert beyond which
-	// de-duplication uses a map instead of a linear scan, so that an alert
-	// with tens of thousands of evidence items costs linear time.
+	// de-duplication uses a map: huge alerts stay linear, small ones cheap.
 	indexThreshold = 32
 )
 
@@ -36,9 +35,8 @@ type indSet struct {
 type indKey struct{ typ, value string }
 
 // extractIndicators appends the indicators of one alert (its evidence, and
-// CVE ids in its title and description) to dst, normalised and
-// de-duplicated by type and value. It never fails: values that are not
-// usable indicators are skipped.
+// CVE ids in its title and description) to dst, normalised and de-duplicated;
+// values that are not usable indicators are skipped.
 func extractIndicators(alert pcommon.Map, dst []indicator) []indicator {
 	set := &indSet{dst: dst, start: len(dst)}
 	if ev, ok := alert.Get("evidence"); ok && ev.Type() == pcommon.ValueTypeSlice {
