@@ -32,10 +32,8 @@ func Hash(v string) (string, bool) {
 	return strings.ToLower(v), true
 }
 
-// IP parses an IP address, optionally in brackets ("[2606:4700::1111]"),
-// and returns it without zone, an IPv4-mapped IPv6 address as IPv4. Its
-// String() is the canonical spelling. It does not judge whether the address
-// is public.
+// IP parses an IP address, optionally in brackets, without zone and an
+// IPv4-mapped IPv6 address as IPv4; its String() is the canonical spelling.
 func IP(v string) (netip.Addr, bool) {
 	v = strings.TrimSpace(v)
 	if len(v) >= 2 && v[0] == '[' && v[len(v)-1] == ']' {
@@ -51,18 +49,14 @@ func IP(v string) (netip.Addr, bool) {
 	return a.WithZone("").Unmap(), true
 }
 
-// idnaProfile maps a Unicode host name (UTS #46: case folding, NFC,
-// full-width dots) and converts it to its ASCII (punycode) form. Underscores
-// and hyphen positions are left to Domain's own label check.
+// idnaProfile maps a Unicode host name (UTS #46) to punycode, leaving
+// underscores and hyphens to validLabel.
 var idnaProfile = idna.New(idna.MapForLookup(), idna.StrictDomainName(false), idna.CheckHyphens(false), idna.Transitional(false))
 
 // Domain returns a domain name trimmed, lower-cased, without its root dot and
-// with a Unicode name as its punycode A-label ("Bücher.de" →
-// "xn--bcher-kva.de"), so that a domain has one spelling. It refuses names
-// IDNA rejects, names over 253 characters, single-label names, dotted numbers
-// ("010.1.1.1": an IP, never a domain) and labels that are not 1-63 of
-// [a-z0-9_-] with no hyphen at either end. It does not judge whether the name
-// is public.
+// a Unicode name as punycode ("Bücher.de" → "xn--bcher-kva.de"). It refuses
+// single-label names, dotted numbers ("010.1.1.1" is an IP) and names DNS or
+// Collective Insights would not take.
 func Domain(v string) (string, bool) {
 	d, ok := asciiName(strings.TrimSpace(v))
 	d = strings.TrimSuffix(d, ".")
@@ -77,8 +71,8 @@ func Domain(v string) (string, bool) {
 	return d, true
 }
 
-// validLabel reports whether l is 1-63 of [a-z0-9_-], not starting or ending
-// with a hyphen (what Collective Insights accepts as a DNS label).
+// validLabel reports whether l is 1-63 of [a-z0-9_-] with no hyphen at
+// either end (what Collective Insights accepts as a DNS label).
 func validLabel(l string) bool {
 	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 		return false
@@ -187,11 +181,9 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 }
 
 // splitScheme returns s's lower-cased scheme, what follows its authority
-// slashes, and whether WHATWG's special-scheme rules apply. A special scheme
-// may be followed by any number of `/` and `\` (browsers skip them all;
-// file takes exactly two); another scheme needs `://`. A value without either (`evil.example.org/x`,
-// `//host/x`, `mailto:user@host`) has no scheme and is read as a browser's
-// address bar would read it, with the special rules.
+// slashes (any number of `/` and `\` after a special scheme, two after file,
+// `://` after another), and whether WHATWG's special rules apply. A value
+// without a scheme is read as a browser's address bar reads it.
 func splitScheme(s string) (scheme, rest string, special bool) {
 	if i := strings.IndexByte(s, ':'); i > 0 && isScheme(s[:i]) {
 		sc := strings.ToLower(s[:i])
@@ -227,9 +219,8 @@ func validPort(port string) bool {
 	return len(p) < 5 || len(p) == 5 && p <= "65535"
 }
 
-// slashPath turns `\` into `/` in the path of a special-scheme URL (before
-// any `?` or `#`), as browsers do, so that every later parser (Recorded
-// Future's included) sees the same host and path.
+// slashPath turns `\` into `/` in the path of a special-scheme URL, as
+// browsers do, so that every later parser sees the same host and path.
 func slashPath(tail string) string {
 	end := strings.IndexAny(tail, "?#")
 	if end < 0 {
@@ -241,11 +232,9 @@ func slashPath(tail string) string {
 	return strings.ReplaceAll(tail[:end], "\\", "/") + tail[end:]
 }
 
-// urlHost applies the WHATWG host parser to a special URL's host and
-// normalises the result: a bracketed IPv6 literal (a zone is dropped, see
-// IP), else the percent-decoded, IDNA-mapped name, which is an IPv4 address
-// when its last label is a number (see ipv4Number), else a Domain. It
-// returns "" for anything else.
+// urlHost applies the WHATWG host parser to a URL's host: a bracketed IPv6
+// literal, else the percent-decoded, IDNA-mapped name, an IPv4 address when
+// its last label is a number, else a Domain; "" for anything else.
 func urlHost(h string) (host string, isIP bool) {
 	if strings.HasPrefix(h, "[") {
 		// A zone is only accepted in RFC 6874's "%25" form (and dropped);
@@ -388,8 +377,7 @@ func allDigits(s string) bool { return strings.Trim(s, "0123456789") == "" }
 // word ("XCVE-2020-1234" and "CVE-2020-1234a" are none).
 var cveID = regexp.MustCompile(`\b[Cc][Vv][Ee]-[0-9]{4}-[0-9]{4,12}\b`)
 
-// CVE returns a CVE id (CVE-YYYY-NNNN, 4 to 12 digits after the year)
-// trimmed and upper-cased ("cve-2024-3094" → "CVE-2024-3094").
+// CVE returns a CVE id trimmed and upper-cased ("cve-2024-3094" → "CVE-2024-3094").
 func CVE(v string) (string, bool) {
 	v = strings.TrimSpace(v)
 	if loc := cveID.FindStringIndex(v); loc == nil || loc[0] != 0 || loc[1] != len(v) {
@@ -435,11 +423,8 @@ var (
 )
 
 // PublicIP parses v as IP does and returns its canonical form when it is a
-// public, globally routable address: never private, loopback, link-local,
-// unspecified, multicast, broadcast, shared (CGNAT), documentation or
-// another reserved range. IPv4-mapped IPv6 addresses are judged, and
-// reported, as IPv4; NAT64 and 6to4 addresses are judged by the IPv4
-// address they embed.
+// globally routable address (no special-purpose range); NAT64 and 6to4
+// addresses are judged by the IPv4 address they embed.
 func PublicIP(v string) (string, bool) {
 	a, ok := IP(v)
 	if !ok {
