@@ -15,30 +15,19 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 )
 
-// Sources.
 const (
 	sourceAlerts    = "alerts"
 	sourceIncidents = "incidents"
-)
 
-// Clouds.
-const (
 	cloudPublic = "public"
 	cloudUSGov  = "usgov"
 	cloudDoD    = "dod"
 	cloudChina  = "china"
-)
 
-// alerts_v2 page sizes, the same in both sources: incident mode reads the
-// alerts exactly as alerts mode does (incident list pages are always
-// incidentListTop).
-const (
-	defaultPageSize = 500
+	defaultPageSize = 500 // alerts_v2 $top, in both sources
 	maxPageSize     = 1000
+	graphRetention  = 180 * 24 * time.Hour // Graph's documented retention of security alerts
 )
-
-// graphRetention is Graph's documented retention of security alerts.
-const graphRetention = 180 * 24 * time.Hour
 
 type cloudHosts struct {
 	authority string // https://login...
@@ -70,9 +59,8 @@ type WorkloadIdentityConfig struct {
 
 // Config is the configuration of the m365_defender receiver.
 type Config struct {
-	// ClientConfig holds endpoint, timeout, tls, proxy_url, headers, auth...
-	// They apply to Graph requests and (through azidentity's transport) to
-	// token requests alike.
+	// ClientConfig (endpoint, timeout, tls, proxy_url, headers, auth...)
+	// applies to Graph and token requests alike.
 	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
 
 	TenantID                  string                  `mapstructure:"tenant_id"`
@@ -287,11 +275,7 @@ func (cfg *Config) authority() string {
 
 // scope is the token scope, always derived from cloud (never from endpoint).
 func (cfg *Config) scope() string {
-	c, ok := clouds[cfg.Cloud]
-	if !ok {
-		c = clouds[cloudPublic]
-	}
-	return c.graph + "/.default"
+	return clouds[cfg.Cloud].graph + "/.default"
 }
 
 // effectivePageSize applies the default for 0.

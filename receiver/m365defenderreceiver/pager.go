@@ -63,25 +63,20 @@ func (o *leafOrder) add(lu time.Time, ok bool) {
 }
 
 // resumeAt is the millisecond of the last item when at least a page of items
-// came in non-decreasing order with at least one increase (equal times prove
-// nothing: a Graph that ignores $orderby returns a crowded millisecond in
-// order too) and that millisecond is after start. Versions of that
-// millisecond already delivered are dropped when it is read again.
+// came in order with at least one increase (equal times prove nothing: a
+// crowded millisecond comes in order from any Graph) and it is after start.
 func (o *leafOrder) resumeAt(start time.Time, pageSize int) (time.Time, bool) {
 	t := o.last.Truncate(time.Millisecond)
 	ok := !o.unordered && o.items >= pageSize && o.last.After(o.first) && t.After(start)
 	return t, ok
 }
 
-// readPages reads one leaf page by page, delivering each page. It checks
-// every page against the request: items inside the window, no more than
-// $top of them, no nextLink seen before. A 1 ms leaf that is still full
-// pages on with $skip up to Graph's cap, then counts and logs the truncation.
-// Once the leaf delivered 10 pages' worth and Graph still has more, or its
-// last page is full without a nextLink, it stops: when the items came in
-// order it resumes after them (outcomeResume), otherwise it is split by time
-// (outcomeSplit, outcomeFull), so the cursor moves and the emitted-version
-// set stays bounded however large the backlog.
+// readPages reads one leaf page by page, checking and delivering each. A 1 ms
+// leaf still full pages on with $skip up to Graph's cap. After 10 pages' worth
+// with more to come, or a full last page without nextLink, the leaf stops:
+// read in order, it resumes after its last millisecond (outcomeResume), else
+// it is split by time, so the cursor moves and the emitted-version set stays
+// bounded however large the backlog.
 func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (pagesResult, error) {
 	var res pagesResult
 	var order leafOrder
@@ -176,10 +171,8 @@ func (r *defenderReceiver) pageError(ctx context.Context, reason pageFailure, w 
 	return err
 }
 
-// checkPage refuses a page that does not answer its request: more items than
-// $top, or an alert whose lastUpdateDateTime is outside the window (Graph
-// ignored $top or $filter). Splitting on such pages would never end. It
-// records the items' order in order.
+// checkPage refuses a page that ignored $top or $filter (splitting on such
+// pages would never end) and records the items' order.
 func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, logs plog.Logs, info pageInfo, order *leafOrder) error {
 	if info.items > top {
 		return r.pageError(ctx, failPageTooLong, w, fmt.Errorf("Graph returned %d items for $top=%d (it ignored $top); window [%s, %s)",
@@ -241,9 +234,8 @@ var poisonID = regexp.MustCompile(`"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"`)
 
 var poisonVersion = regexp.MustCompile(`"lastUpdateDateTime"\s*:\s*"([^"\\]{1,64})"`)
 
-// skipPoison logs, counts and records in the checkpoint an alert that cannot
-// be read even alone ($top=1 over its 1 ms slice), so that it no longer
-// blocks the alerts after it. One already recorded is passed silently.
+// skipPoison logs, counts and records in the checkpoint an alert unreadable
+// even alone, so that it no longer blocks the alerts after it.
 func (r *defenderReceiver) skipPoison(ctx context.Context, w window, index int, cause error) {
 	sk := skippedAlert{ID: "unknown", Slice: w.start, Index: index}
 	if body := r.graph.lastBody(); len(body) > 0 {
@@ -269,20 +261,11 @@ func (r *defenderReceiver) windowURL(w window, top, skip int) string {
 	if strings.TrimSpace(r.cfg.Filter) != "" {
 		f += " and (" + r.cfg.Filter + ")"
 	}
-	var sb strings.Builder
-	sb.WriteString(r.graph.base.String())
-	sb.WriteString(alertsPath)
-	sb.WriteString("?$filter=")
-	sb.WriteString(queryEscape(f))
-	sb.WriteString("&$top=")
-	sb.WriteString(strconv.Itoa(top))
-	sb.WriteString("&$orderby=")
-	sb.WriteString(queryEscape("lastUpdateDateTime asc"))
+	u := r.graph.base.String() + alertsPath + "?$filter=" + queryEscape(f) + "&$top=" + strconv.Itoa(top) + "&$orderby=lastUpdateDateTime%20asc"
 	if skip > 0 {
-		sb.WriteString("&$skip=")
-		sb.WriteString(strconv.Itoa(skip))
+		u += "&$skip=" + strconv.Itoa(skip)
 	}
-	return sb.String()
+	return u
 }
 
 func queryEscape(s string) string {
