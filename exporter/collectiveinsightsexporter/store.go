@@ -5,13 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"iter"
 	"strconv"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/defender-ci/otelcol-defender-ci/internal/storageclient"
 )
 
 // The de-dup state and today's count live in the storage extension as an
@@ -55,17 +56,9 @@ func chunkKey(seq int64) string { return chunkPrefix + strconv.FormatInt(seq, 10
 
 // openStateStore gets a client from the storage extension id.
 func openStateStore(ctx context.Context, host component.Host, storageID, self component.ID) (*stateStore, error) {
-	ext, ok := host.GetExtensions()[storageID]
-	if !ok {
-		return nil, fmt.Errorf("storage extension %q not found", storageID)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return nil, fmt.Errorf("extension %q is not a storage extension", storageID)
-	}
-	client, err := se.GetClient(ctx, component.KindExporter, self, storageName)
+	client, err := storageclient.Get(ctx, host, storageID, component.KindExporter, self, storageName)
 	if err != nil {
-		return nil, fmt.Errorf("storage extension %q: %w", storageID, err)
+		return nil, err
 	}
 	return &stateStore{client: client, meta: storeMeta{Version: 1}}, nil
 }

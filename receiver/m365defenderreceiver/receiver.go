@@ -11,13 +11,13 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/retry"
+	"github.com/defender-ci/otelcol-defender-ci/internal/storageclient"
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
@@ -138,19 +138,9 @@ func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error
 
 	r.store.key = checkpointKey(cfg.TenantID, cfg.Source, cfg.Filter)
 	if cfg.Storage != nil {
-		ext, ok := host.GetExtensions()[*cfg.Storage]
-		if !ok {
-			return fmt.Errorf("storage: extension %q not found", cfg.Storage)
+		if r.store.client, err = storageclient.Get(ctx, host, *cfg.Storage, component.KindReceiver, r.set.ID, ""); err != nil {
+			return fmt.Errorf("storage: %w", err)
 		}
-		se, ok := ext.(storage.Extension)
-		if !ok {
-			return fmt.Errorf("storage: extension %q is not a storage extension", cfg.Storage)
-		}
-		client, err := se.GetClient(ctx, component.KindReceiver, r.set.ID, "")
-		if err != nil {
-			return fmt.Errorf("storage: getting a client from %q: %w", cfg.Storage, err)
-		}
-		r.store.client = client
 	}
 	st, err := r.store.load(ctx)
 	if err != nil {
