@@ -12,9 +12,8 @@ func untilNextUTCDay(now time.Time) time.Duration {
 	return now.Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now)
 }
 
-// dailyBudget counts entries submitted per UTC day. Entries of POSTs in
-// flight are reserved so concurrent pushes cannot exceed the limit together.
-// It is not safe for concurrent use.
+// dailyBudget counts entries submitted per UTC day; entries in flight are
+// reserved so concurrent pushes cannot exceed the limit together (callers lock).
 type dailyBudget struct {
 	limit    int // 0 = no limit
 	warnAt   int
@@ -56,8 +55,8 @@ func (b *dailyBudget) release(n int) {
 	b.reserved = max(0, b.reserved-n)
 }
 
-// commit turns n reserved entries into submitted ones of day. It returns
-// true when the warning threshold was crossed for the first time today.
+// commit turns n reserved entries into submitted ones of day; true when the
+// warning threshold is first crossed that day.
 func (b *dailyBudget) commit(day int64, n int) bool {
 	b.release(n)
 	if day != b.day {

@@ -39,8 +39,7 @@ type Config struct {
 	MaxBatchSize int `mapstructure:"max_batch_size"`
 	// Exclude lists indicators that are never submitted.
 	Exclude ExcludeConfig `mapstructure:"exclude"`
-	// DedupWindow: an identical entry submitted within it is not sent again
-	// (see dedupCache); 0 disables de-duplication.
+	// DedupWindow: an identical entry is not sent again within it (0: off).
 	DedupWindow time.Duration `mapstructure:"dedup_window"`
 	// DedupMaxEntries bounds the de-duplication memory, oldest evicted first.
 	DedupMaxEntries int `mapstructure:"dedup_max_entries"`
@@ -154,8 +153,7 @@ func (cfg *Config) Validate() error {
 	if cfg.DailyLimit < 0 {
 		errs = append(errs, fmt.Errorf("daily_limit must not be negative (0 = no limit), got %d", cfg.DailyLimit))
 	} else if cfg.DailyLimit > 0 && (!cfg.RetryConfig.Enabled || cfg.RetryConfig.MaxElapsedTime != 0) {
-		// Held-back entries wait for midnight UTC through retries; a retry
-		// sender that gives up earlier drops them.
+		// Held-back entries wait for midnight UTC through retries that must not give up.
 		errs = append(errs, errors.New("daily_limit needs retry_on_failure.enabled: true and retry_on_failure.max_elapsed_time: 0, "+
 			"otherwise the entries it holds back until midnight UTC are dropped when retries run out"))
 	}
@@ -171,8 +169,7 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// endpointURL returns the detections URL; an endpoint that already ends in
-// the path is kept instead of doubling the path into a 404.
+// endpointURL returns the detections URL, not doubling a path the endpoint has.
 func (cfg *Config) endpointURL() string {
 	base := strings.TrimRight(cfg.ClientConfig.Endpoint, "/")
 	return strings.TrimSuffix(base, ci.DetectionsPath) + ci.DetectionsPath

@@ -32,9 +32,8 @@ func (enc *bodyEncoder) appendBody(buf []byte, entries []*entry) []byte {
 	return appendJSON(buf, &req)
 }
 
-// appendBatch appends the request body for the longest prefix of entries of
-// at most maxEntries entries whose body fits in maxBytes (at least one
-// entry), and returns the body and the prefix's length.
+// appendBatch appends the body of the longest prefix of entries (at least one,
+// at most maxEntries) that fits in maxBytes; it returns the prefix's length.
 func (enc *bodyEncoder) appendBatch(buf []byte, entries []*entry, maxEntries, maxBytes int) ([]byte, int) {
 	n := min(len(entries), maxEntries)
 	start := len(buf)
@@ -46,8 +45,7 @@ func (enc *bodyEncoder) appendBatch(buf []byte, entries []*entry, maxEntries, ma
 	return buf, n
 }
 
-// fit returns how many of entries (at least one) a body of maxBytes holds:
-// a body is its envelope plus the entries' encodings joined by commas.
+// fit returns how many of entries (at least one) a body of maxBytes holds.
 func (enc *bodyEncoder) fit(entries []*entry, maxBytes int) int {
 	size := len(enc.appendBody(nil, nil))
 	var scratch []byte
@@ -65,8 +63,7 @@ func (enc *bodyEncoder) fit(entries []*entry, maxBytes int) int {
 	return len(entries)
 }
 
-// appendJSON appends v's JSON without a trailing newline. HTML escaping is
-// off: a JSON API has no use for it and it would bloat "<>&" in titles.
+// appendJSON appends v's JSON, without HTML escaping: it would bloat "<>&" in titles.
 func appendJSON(buf []byte, v any) []byte {
 	b := bytes.NewBuffer(buf)
 	je := json.NewEncoder(b)

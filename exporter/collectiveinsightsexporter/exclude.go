@@ -8,8 +8,7 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/internal/ioc"
 )
 
-// excluder decides which indicators are never submitted: the customer's own
-// ranges and domains, and unwanted verdicts.
+// excluder decides which indicators are never submitted (exclude.*).
 type excluder struct {
 	prefixes []netip.Prefix
 	domains  map[string]struct{}
@@ -45,9 +44,8 @@ func (ex *excluder) excludedVerdict(verdict string) bool {
 	return ok
 }
 
-// excluded reports whether an indicator (its value normalised by
-// internal/ioc; urlHost the host of a url, hostIsIP whether it is an IP)
-// falls under exclude.cidrs or exclude.domains.
+// excluded reports whether a normalised indicator (or a url's host) falls
+// under exclude.cidrs or exclude.domains.
 func (ex *excluder) excluded(typ, value, urlHost string, hostIsIP bool) bool {
 	if len(ex.prefixes) == 0 && len(ex.domains) == 0 {
 		return false
@@ -82,8 +80,7 @@ func (ex *excluder) excludedIP(value string) bool {
 	return false
 }
 
-// excludedDomain reports whether d (normalised by ioc.Domain) is equal to
-// or under a domain of exclude.domains.
+// excludedDomain reports whether d is or is under an excluded domain.
 func (ex *excluder) excludedDomain(d string) bool {
 	for d != "" {
 		if _, ok := ex.domains[d]; ok {

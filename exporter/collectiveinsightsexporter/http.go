@@ -30,8 +30,7 @@ const (
 // maxRetryAfter caps a Retry-After from Collective Insights.
 const maxRetryAfter = time.Hour
 
-// badRequestError is a 400 answer. sendBatch narrows it down to the entries
-// the service rejects, or decides that the request itself is at fault.
+// badRequestError is a 400 answer, which sendBatch narrows down.
 type badRequestError struct {
 	message string
 }
@@ -66,8 +65,7 @@ func (e *operatorFaultError) Error() string {
 		e.status, e.cause, e.fix, e.message)
 }
 
-// operatorFault classifies an answer that is neither a success, a 400 nor
-// a retryable server-side condition.
+// operatorFault classifies an answer that is no success, 400 or retryable one.
 func (e *ciExporter) operatorFault(resp *http.Response) *operatorFaultError {
 	code := resp.StatusCode
 	f := &operatorFaultError{status: code, message: readMessage(resp)}
@@ -102,10 +100,9 @@ func requestAtFault(br *badRequestError) *operatorFaultError {
 	}
 }
 
-// post sends one request body. The error is nil on 2xx; a *badRequestError
-// for 400; an *operatorFaultError (retryable) for 3xx, 401, 403, 404, 405
-// and other 4xx; a throttle error for 429/503 with Retry-After; plain
-// (retryable) otherwise. No error carries request headers.
+// post sends one request body: nil on 2xx, *badRequestError for 400,
+// *operatorFaultError for other 3xx/4xx, retryable otherwise (a throttle error
+// with Retry-After). No error carries request headers.
 func (e *ciExporter) post(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
 	if err != nil {
@@ -147,12 +144,10 @@ func (e *ciExporter) post(ctx context.Context, body []byte) error {
 	}
 }
 
-// faultLogInterval is the least time between two operator-fault logs.
 const faultLogInterval = time.Minute
 
-// reportOperatorFault counts a request refused for an operator-fixable
-// reason and logs the cause and the fix, at most once a minute: the retries
-// of a revoked key must not flood the log.
+// reportOperatorFault counts an operator fault and logs cause and fix at most
+// once a minute: the retries of a revoked key must not flood the log.
 func (e *ciExporter) reportOperatorFault(ctx context.Context, f *operatorFaultError) {
 	e.telemetry.CollectiveInsightsOperatorFaults.Add(ctx, 1,
 		metric.WithAttributeSet(attribute.NewSet(attribute.String("fault", string(f.fault)))))

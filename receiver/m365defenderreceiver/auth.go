@@ -17,11 +17,9 @@ import (
 // credentialBuilder builds a fresh azidentity credential (empty token cache).
 type credentialBuilder func() (azcore.TokenCredential, error)
 
-// newCredentialBuilder returns the builder for the configured credential
-// kind, or nil when an auth extension authenticates instead. Token requests
-// use client (the confighttp-built client: TLS and proxy settings apply),
-// except for managed identity, whose endpoint is the local instance metadata
-// service.
+// newCredentialBuilder returns the builder for the configured credential, or
+// nil for an auth extension. Token requests use client (its TLS and proxy
+// settings), except managed identity's, which go to the local metadata service.
 func newCredentialBuilder(cfg *Config, client *http.Client, tokenRetries int32) (credentialBuilder, error) {
 	opts := azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: cfg.authority() + "/"},
@@ -84,9 +82,8 @@ func newCredentialBuilder(cfg *Config, client *http.Client, tokenRetries int32) 
 	return nil, errors.New("no credentials configured")
 }
 
-// tokenSource hands out bearer tokens for the Graph scope. azidentity caches
-// and refreshes tokens before expiry; invalidate drops the credential so that
-// the next token comes from a fresh cache (azidentity has no force-refresh).
+// tokenSource hands out bearer tokens for the Graph scope (azidentity caches
+// them); invalidate drops the credential, as azidentity has no force-refresh.
 type tokenSource struct {
 	build credentialBuilder
 	scope string

@@ -102,8 +102,7 @@ func (c *checkpoint) prune(before time.Time, maxEntries int) {
 	}
 }
 
-// seenRecordLen is the stored size of one emitted version: the 16-byte
-// version key and int64 unix nanos, big-endian.
+// seenRecordLen is a stored emitted version: its key and big-endian unix nanos.
 const seenRecordLen = 24
 
 func appendSeenRecord(buf []byte, k versionKey, at int64) []byte {
@@ -111,8 +110,7 @@ func appendSeenRecord(buf []byte, k versionKey, at int64) []byte {
 	return binary.BigEndian.AppendUint64(buf, uint64(at))
 }
 
-// readSeenRecords adds the records of buf to seen; false when buf is not a
-// whole number of records.
+// readSeenRecords adds buf's records to seen; false when buf is not whole records.
 func readSeenRecords(buf []byte, seen map[versionKey]int64) bool {
 	if len(buf)%seenRecordLen != 0 {
 		return false
@@ -171,22 +169,19 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 	return c, nil
 }
 
-// checkpointKey names the checkpoint in the storage extension; it depends on
-// tenant, source and filter, so that changing any of them starts afresh.
+// checkpointKey depends on tenant, source and filter: changing one starts afresh.
 func checkpointKey(tenant, source, filter string) string {
 	h := sha256.Sum256([]byte(tenant + "\x00" + source + "\x00" + filter))
 	return "m365_defender.checkpoint." + hex.EncodeToString(h[:16])
 }
 
-// checkpointStore persists the checkpoint; a nil client keeps it in memory only.
-// The full checkpoint is written under key when the cursor moves; in between,
-// each delivered page appends only its own versions under key.seen.<n>, so a
-// page's save costs its size, not the window's.
+// checkpointStore persists the checkpoint (nil client: in memory only), in full
+// when the cursor moves; in between each page appends only its own versions
+// under key.seen.<n>, so a page's save costs its size, not the window's.
 type checkpointStore struct {
 	client storage.Client
 	key    string
-	// chunks is the number of key.seen.<n> chunks written since the last full save.
-	chunks int
+	chunks int // key.seen.<n> written since the last full save
 }
 
 func (s *checkpointStore) chunkKey(n int) string { return s.key + ".seen." + strconv.Itoa(n) }

@@ -170,10 +170,8 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkFilterBalanced refuses a filter whose parentheses or string literals
-// do not balance: the receiver sends "<window> and (<filter>)", and a clause
-// such as "a) or (b" would close that parenthesis and read outside the window.
-// OData string literals are single-quoted, with ” for a quote inside.
+// checkFilterBalanced refuses a filter whose parentheses or quotes do not
+// balance: "a) or (b" would escape the window's "<window> and (<filter>)".
 func checkFilterBalanced(f string) error {
 	depth := 0
 	inString := false
@@ -231,8 +229,7 @@ func (cfg *Config) credentialKinds() []string {
 	return kinds
 }
 
-// validateURL accepts no URL, an https URL, and (unless httpsOnly) an http
-// one to a loopback host.
+// validateURL accepts "", https, and (unless httpsOnly) http to loopback.
 func validateURL(raw string, httpsOnly bool) error {
 	if raw == "" {
 		return nil

@@ -35,9 +35,8 @@ type pendingVersion struct {
 	at  int64
 }
 
-// deliver drops already emitted versions, converts the rest, hands them to
-// the next consumer and, once it accepted them, records them as emitted and
-// saves the checkpoint.
+// deliver drops already emitted versions, hands the rest to the next consumer
+// and, once it accepted them, records them in the checkpoint.
 func (r *defenderReceiver) deliver(ctx context.Context, logs plog.Logs, w window) error {
 	rl := logs.ResourceLogs().At(0)
 	lrs := rl.ScopeLogs().At(0).LogRecords()

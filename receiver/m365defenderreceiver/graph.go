@@ -20,11 +20,10 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
-// maxResponseBytes is the largest Graph response body read; a larger one
-// is refused (errOversize), never truncated.
+// maxResponseBytes bounds a Graph response body; a larger one is refused
+// (errOversize), never truncated.
 const maxResponseBytes = 256 << 20
 
-// errOversize is a response body over the size limit.
 var errOversize = errors.New("response body over the size limit")
 
 // graphStatusError is a Graph answer with a status that retrying does not fix.
@@ -66,11 +65,8 @@ type graphClient struct {
 	logger  *zap.Logger
 	tel     *metadata.TelemetryBuilder
 	sleep   func(ctx context.Context, d time.Duration) error
-	// body holds the last response body; reused so that reading a page
-	// does not allocate (and leave for the GC) a new page-sized buffer.
-	body bytes.Buffer
-	// maxBody is the response size limit (maxResponseBytes; tests shrink it).
-	maxBody int64
+	body    bytes.Buffer // the last response body, reused: no page-sized garbage per page
+	maxBody int64        // maxResponseBytes; tests shrink it
 }
 
 func newGraphClient(base *url.URL, hc *http.Client, tokens *tokenSource, perMinute int, prefer bool, retry retrySettings, logger *zap.Logger, tel *metadata.TelemetryBuilder) *graphClient {
@@ -95,7 +91,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sameOrigin reports whether u has the configured endpoint's scheme and host.
 func (g *graphClient) sameOrigin(u *url.URL) bool {
 	return strings.EqualFold(u.Scheme, g.base.Scheme) && strings.EqualFold(u.Host, g.base.Host)
 }
@@ -222,8 +217,8 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 	}
 }
 
-// networkError counts a request or body read that failed without an answer
-// and waits before the next attempt; it returns the error to give up with.
+// networkError counts a failed request or body read and waits before the
+// next attempt; it returns the error to give up with.
 func (g *graphClient) networkError(ctx context.Context, u *url.URL, attempt int, bo *backoff.ExponentialBackOff, err error) error {
 	if ctx.Err() != nil {
 		g.count(ctx, outcomeCanceled)
@@ -238,20 +233,18 @@ func (g *graphClient) networkError(ctx context.Context, u *url.URL, attempt int,
 	return g.sleep(ctx, d)
 }
 
-// oversize refuses a body over the limit and releases the buffer that grew
-// towards it, so that one huge answer does not pin its size in memory.
+// oversize refuses a body over the limit and releases the buffer, so that one
+// huge answer does not pin its size in memory.
 func (g *graphClient) oversize(ctx context.Context, u *url.URL, size int64) error {
 	g.count(ctx, outcomeOversize)
 	g.body = bytes.Buffer{}
 	return fmt.Errorf("GET %s: %w (more than %d bytes, at least %d sent); it is read again with a smaller $top", u.Path, errOversize, g.maxBody, size)
 }
 
-// lastBody is the body of the last successful response ("" after an
-// oversize one); valid until the next get.
+// lastBody is the last successful response's body, valid until the next get.
 func (g *graphClient) lastBody() []byte { return g.body.Bytes() }
 
-// graphErrorMessage reads Graph's {"error": {"code", "message"}} and closes
-// the body.
+// graphErrorMessage reads Graph's {"error": {"code", "message"}} and closes the body.
 func graphErrorMessage(resp *http.Response) string {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

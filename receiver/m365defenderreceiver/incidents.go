@@ -20,24 +20,20 @@ import (
 const (
 	incidentsPermission = "SecurityIncident.Read.All"
 	incidentsPath       = "/v1.0/security/incidents"
-	// incidentListTop is Graph's maximum $top for the incidents list.
-	incidentListTop = 50
-	// Names are replaced whenever the list shows the incident again; the TTL
-	// only bounds how stale a name of an incident that stopped changing can get.
-	incidentNameTTL   = 24 * time.Hour
-	incidentNamesSize = 20_000
-	// An id the lookup could not resolve is not asked for again for an hour.
-	incidentMissTTL  = time.Hour
-	incidentMissSize = 1_000
-	// incidentLookupsPerPoll bounds the GET /incidents/{id} fallback.
-	incidentLookupsPerPoll = 3
+	incidentListTop     = 50 // Graph's maximum $top for the incidents list
+	// The list refreshes a name whenever the incident changes; the TTL bounds
+	// how stale the name of one that stopped changing gets.
+	incidentNameTTL        = 24 * time.Hour
+	incidentNamesSize      = 20_000
+	incidentMissTTL        = time.Hour // an id a lookup could not resolve is not asked for again
+	incidentMissSize       = 1_000
+	incidentLookupsPerPoll = 3 // GET /incidents/{id} fallbacks
 )
 
-// incidentJoiner supplies incident names: each poll lists the incidents of
-// its window into a cache, and an id the list missed is looked up alone within
-// a per-poll budget; a record whose name is not known in time goes without.
-// simplelru with an expiry per entry: the expirable LRU's goroutine cannot be
-// stopped.
+// incidentJoiner supplies incident names: each poll lists its window's
+// incidents into a cache; an id the list missed is looked up alone within a
+// per-poll budget. simplelru with an expiry per entry: the expirable LRU's
+// goroutine cannot be stopped.
 type incidentJoiner struct {
 	graph   *graphClient // list pages are retried like alert pages
 	lookups *graphClient // one attempt per lookup, through the same rate limiter
@@ -138,8 +134,7 @@ func (j *incidentJoiner) listPage(ctx context.Context, pageURL string, w window)
 	return len(page.Value), page.NextLink, nil
 }
 
-// names returns the names known for ids: cached, or looked up within the
-// poll's budget. It never waits for more; ids left out go without a name.
+// names returns the names of ids cached or looked up within the poll's budget.
 func (j *incidentJoiner) names(ctx context.Context, ids []string) map[string]string {
 	out := make(map[string]string, len(ids))
 	now := j.now()
@@ -198,8 +193,7 @@ func (i *incident) name() string {
 	return strings.TrimSpace(*i.DisplayName)
 }
 
-// flexString decodes a JSON string or number as a string, as alerts'
-// incidentId is read (convert.go's scalarString), so both sides agree.
+// flexString decodes a JSON string or number as alerts' incidentId is read.
 type flexString string
 
 func (f *flexString) UnmarshalJSON(b []byte) error {

@@ -24,8 +24,7 @@ const (
 	indexThreshold = 32
 )
 
-// indSet collects the indicators of one alert in dst[start:], de-duplicated
-// by type and value.
+// indSet collects one alert's indicators in dst[start:], de-duplicated.
 type indSet struct {
 	dst   []indicator
 	start int
@@ -137,8 +136,7 @@ func mapValue(m pcommon.Map, k string) (pcommon.Map, bool) {
 
 var verdictRank = map[string]int{"malicious": 3, "suspicious": 2}
 
-// add appends in unless an indicator of the same type and value is already
-// in the set; then it only raises that one's verdict.
+// add appends in, or raises the verdict of the same type and value already in.
 func (s *indSet) add(in indicator) {
 	i := s.find(in.Type, in.Value)
 	if i >= 0 {
@@ -195,9 +193,8 @@ func addDomainOrIP(set *indSet, v, field, verdict string) {
 	}
 }
 
-// addURL adds the URL (normalised by ioc.URL) and its host, unless the host
-// is a non-public IP or a special-use name. A value that is no URL (no
-// scheme, too long, does not parse) gives its host only.
+// addURL adds the URL and its host unless the host is a non-public IP or a
+// special-use name; a value that is no URL gives its host only.
 func addURL(set *indSet, raw, field, hostField, verdict string) {
 	u, host, hostIsIP, ok := ioc.URL(raw)
 	switch {
@@ -224,8 +221,7 @@ var specialUseSuffixes = []string{
 	".localhost", ".local", ".invalid", ".test", ".example", ".home.arpa", ".in-addr.arpa", ".ip6.arpa", ".internal", ".lan",
 }
 
-// specialUseDomain reports whether d (normalised by ioc.Domain) is a
-// special-use or private-use name that is never a public indicator.
+// specialUseDomain reports whether d is a special- or private-use name.
 func specialUseDomain(d string) bool {
 	for _, suf := range specialUseSuffixes {
 		if strings.HasSuffix(d, suf) || d == suf[1:] {

@@ -5,8 +5,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// The values of metadata.yaml's enum attributes, typed so that a misspelt
-// one does not compile.
+// metadata.yaml's enum attribute values, typed so a misspelt one does not compile.
 type (
 	pageFailure     string // reason of m365_defender_failed_pages
 	requestOutcome  string // outcome of m365_defender_requests

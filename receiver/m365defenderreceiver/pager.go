@@ -20,9 +20,7 @@ import (
 const (
 	alertsPermission = "SecurityAlert.Read.All"
 	alertsPath       = "/v1.0/security/alerts_v2"
-	// maxSkip is Graph's cap on $skip. $skip is used only inside a 1 ms
-	// window whose pages are still full without a nextLink.
-	maxSkip = 500
+	maxSkip          = 500 // Graph's cap; $skip pages only a full 1 ms window
 )
 
 type pagesOutcome int
@@ -42,9 +40,8 @@ type pagesResult struct {
 	resume   time.Time // outcomeResume: the millisecond to read on from
 }
 
-// leafOrder records whether a leaf's items came in lastUpdateDateTime
-// order: the receiver sends $orderby but must not depend on it, so it
-// relies on the order only where the items themselves show it.
+// leafOrder records whether a leaf's items came in lastUpdateDateTime order:
+// $orderby is sent but relied on only where the items show it.
 type leafOrder struct {
 	first, last time.Time
 	items       int
@@ -163,7 +160,6 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 	}
 }
 
-// pageError counts a page that breaks the rules under reason and returns err.
 func (r *defenderReceiver) pageError(ctx context.Context, reason pageFailure, w window, err error) error {
 	r.tel.M365DefenderFailedPages.Add(ctx, 1, reason.attr())
 	r.logger.Error("Graph returned a page the receiver cannot trust; the window is read again next poll",
@@ -195,9 +191,8 @@ func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, log
 	return nil
 }
 
-// checkNextLink allows a nextLink only to the configured Graph origin (the
-// bearer token goes nowhere else) and only once per window (a nextLink seen
-// before would loop for ever).
+// checkNextLink allows a nextLink only to the Graph origin (the token goes
+// nowhere else) and once per window (a repeat would loop for ever).
 func (r *defenderReceiver) checkNextLink(ctx context.Context, w window, link string, visited map[string]bool) error {
 	u, perr := url.Parse(link)
 	if perr != nil || !r.graph.sameOrigin(u) {
@@ -215,21 +210,18 @@ func (r *defenderReceiver) checkNextLink(ctx context.Context, w window, link str
 	return nil
 }
 
-// truncated counts and logs a 1 ms window that holds more alert versions
-// than Graph lets the receiver page through.
+// truncated counts and logs a 1 ms window with more versions than $skip reaches.
 func (r *defenderReceiver) truncated(ctx context.Context, w window, read int) {
 	r.tel.M365DefenderTruncatedWindows.Add(ctx, 1)
 	r.logger.Error("A 1 ms window holds more alert versions than Graph lets the receiver page ($skip is capped); the rest of that millisecond is not read",
 		zap.Time("start", w.start), zap.Int("read", read), zap.Int("max_skip", maxSkip))
 }
 
-// collectionPage tells a page broken inside its "value" array (an alert
-// that does not decode: worth narrowing down) from a body that is no page at
-// all (a proxy's HTML error: the poll fails and is retried).
+// collectionPage tells a page broken inside its "value" array (worth
+// narrowing down) from a body that is no page at all (a proxy's error page).
 var collectionPage = regexp.MustCompile(`^\s*\{[^\[\]{}]*"value"\s*:\s*\[`)
 
-// poisonID finds the alert id in a page that does not decode (best effort:
-// the first "id" member, which Graph writes first).
+// poisonID finds an undecodable alert's id: the first "id", which Graph writes first.
 var poisonID = regexp.MustCompile(`"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"`)
 
 var poisonVersion = regexp.MustCompile(`"lastUpdateDateTime"\s*:\s*"([^"\\]{1,64})"`)
@@ -272,17 +264,15 @@ func queryEscape(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
-// fetchPage GETs and decodes one page. A malformed page is read again with
-// backoff when retry is set; otherwise (the window is being searched for a
-// poison alert) the error is returned at once.
+// fetchPage GETs and decodes one page; a malformed page is read again with
+// backoff when retry is set (not while searching for a poison alert).
 func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry bool) (plog.Logs, pageInfo, error) {
 	bo := r.retry.newBackoff()
 	var malformed error
 	for attempt := 1; ; attempt++ {
 		body, err := r.graph.get(ctx, pageURL, alertsPermission)
 		if err != nil && malformed != nil && ctx.Err() == nil && !errors.Is(err, errOversize) {
-			// Reading a malformed page again can fail by itself (Graph
-			// forgets a finished $skiptoken): the page stays the malformed one.
+			// Reading a malformed page again can fail by itself (Graph forgets a finished $skiptoken).
 			r.logger.Warn("Reading a malformed page again failed; narrowing the window instead", zap.Error(err))
 			return plog.Logs{}, pageInfo{}, malformed
 		}

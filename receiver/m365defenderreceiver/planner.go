@@ -56,17 +56,14 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 		}
 		switch {
 		case next.Before(e):
-			// Cut short after about target items: [s, next) is the size
-			// the next sub-window should have.
+			// Cut short after about target items: [s, next) is the size to read next.
 			r.span = max(next.Sub(s), minSpan)
 		case e.Sub(s) == span:
 			switch {
 			case n > target && span/2 >= minSpan:
 				r.span = span / 2
 			case n < target/4:
-				// Grow to about half the target in one step: every
-				// sub-window costs at least one request, so a sparse backlog
-				// read in doubling steps costs a request per step.
+				// Grow to about half the target in one step: doubling would cost a request per step.
 				grow := min(float64(target)/float64(2*max(n, 1)), maxGrowth)
 				r.span = time.Duration(min(float64(span)*grow, float64(maxSpan)))
 			}
@@ -80,7 +77,6 @@ func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error 
 	return nil
 }
 
-// errWindowLimit ends a sub-window that used up its request budget.
 var errWindowLimit = errors.New("request budget of the window used up")
 
 // leaf is a part of a sub-window being read with $top; bisect marks a part
@@ -121,8 +117,7 @@ func (r *defenderReceiver) readWindow(ctx context.Context, w window) (int, time.
 			stack = append(stack, r.narrow(cur, res.oversize)...)
 			continue
 		case outcomeResume:
-			// Everything before res.resume was delivered; the parts left on
-			// the stack lie after it and the next sub-window covers them.
+			// Everything before res.resume was delivered; the next sub-window covers the rest.
 			r.logger.Debug("Read the window in order up to the item bound; continuing after it", zap.Time("start", cur.w.start), zap.Time("resume", res.resume), zap.Time("end", w.end))
 			r.advance(ctx, res.resume)
 			return total, res.resume, nil
@@ -159,8 +154,7 @@ func (r *defenderReceiver) narrow(l leaf, oversize bool) []leaf {
 		return []leaf{next}
 	default:
 		if oversize {
-			// One alert alone is over the limit: find it by time, reading
-			// the halves at the full page size again.
+			// One alert alone is over the limit: find it by time, at the full page size.
 			next.top = r.pageSize
 		}
 		left, right := next.halves()

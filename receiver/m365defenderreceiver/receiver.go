@@ -30,14 +30,11 @@ type defenderReceiver struct {
 	obsrecv *receiverhelper.ObsReport
 
 	// Tunables, unexported so tests can shrink them.
-	retry        retrySettings
-	tokenRetries int32
-	// failInitial is the first wait after a failed poll (then doubling with
-	// jitter, at most poll_interval).
-	failInitial time.Duration
-	now         func() time.Time
-	maxSeen     int
-	// maxWindowRequests bounds the requests spent on one sub-window.
+	retry             retrySettings
+	tokenRetries      int32
+	failInitial       time.Duration // the first wait after a failed poll
+	now               func() time.Time
+	maxSeen           int
 	maxWindowRequests int
 	initialSpan       time.Duration
 
@@ -205,8 +202,7 @@ func (r *defenderReceiver) Shutdown(ctx context.Context) error {
 func (r *defenderReceiver) run(ctx context.Context) {
 	defer r.wg.Done()
 	failures := 0
-	// A window that keeps failing (a persistent 5xx, a consumer that refuses)
-	// is read again after 5 s, doubling with jitter, at most poll_interval.
+	// A window that keeps failing is read again after 5 s, doubling, at most poll_interval.
 	bo := retry.NewBackoff(r.failInitial, r.cfg.PollInterval)
 	for {
 		start := r.now()
@@ -218,8 +214,7 @@ func (r *defenderReceiver) run(ctx context.Context) {
 		wait := r.cfg.PollInterval - r.now().Sub(start)
 		if err != nil {
 			if r.state.cursor.After(cursor) {
-				// The poll delivered part of its window before failing (e.g.
-				// memory_limiter refused a page): a new stall, not the old one.
+				// Part of the window was delivered (memory_limiter refused a later page): a new stall.
 				failures = 0
 				bo.Reset()
 			}
