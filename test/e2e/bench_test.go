@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,10 @@ import (
 //     production config's queue.
 //   - BENCH_DEDUP_MAX: the exporter's dedup_max_entries (default: its default,
 //     1,000,000), to show how much of the peak RSS is the de-dup set.
+//   - BENCH_HWM_LOG: "1" logs, each time the peak RSS (VmHWM) has risen by
+//     2 MB or more, the time, the share of indicators arrived, the resident
+//     set by mapping (anonymous, the binary, each file_storage database) and
+//     the runtime's MemStats: what set the peak, and when.
 //
 // The measurement does not perturb the run: the expected indicator keys are
 // computed once before the collector starts; while it runs the test only
@@ -171,6 +176,7 @@ func TestBench(t *testing.T) {
 			var lastMem time.Time
 			var maxAnon, maxFile int64 // KiB, sampled every 100 ms
 			var maxStorage int64       // bytes of the file_storage directory, sampled every 100 ms
+			var loggedHWM int64        // KiB, BENCH_HWM_LOG
 			deadline := start.Add(30 * time.Minute)
 			nextCheck := time.Time{}
 			for {
@@ -194,6 +200,11 @@ func TestBench(t *testing.T) {
 					anon, file := rssParts(pid)
 					maxAnon, maxFile = max(maxAnon, anon), max(maxFile, file)
 					maxStorage = max(maxStorage, dirBytes(p.StorageDir))
+					if hwm := peakRSSKiB(pid); os.Getenv("BENCH_HWM_LOG") == "1" && hwm >= loggedHWM+2048 {
+						loggedHWM = hwm
+						t.Logf("VmHWM %.0f MB at %.1f s, %d %% of indicators: %s; %s", float64(hwm)/1024, now.Sub(start).Seconds(),
+							accepted*100/len(keys), rssByMapping(pid), memStats(t, pprofAddr))
+					}
 				}
 				if len(heapPcts) > 0 && accepted >= len(keys)*heapPcts[0]/100 {
 					saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d-%d.pprof", n, heapPcts[0])))
@@ -400,6 +411,42 @@ func rssParts(pid int) (anon, file int64) {
 		}
 	}
 	return anon, file
+}
+
+// rssByMapping sums the resident set of pid's mappings from /proc/<pid>/smaps:
+// anonymous (heap, stacks), the binary, and each other file by its base name
+// (bbolt maps each file_storage database).
+func rssByMapping(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return ""
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	sums := map[string]int64{}
+	var name string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			name = "anon"
+			if len(f) >= 6 && strings.HasPrefix(f[5], "/") {
+				name = filepath.Base(f[5])
+				if f[5] == exe {
+					name = "binary"
+				}
+			}
+		case len(f) == 3 && f[0] == "Rss:":
+			sums[name] += kib(f[1])
+		}
+	}
+	var parts []string
+	for k, v := range sums {
+		if v >= 1024 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", k, float64(v)/1024))
+		}
+	}
+	sort.Strings(parts)
+	return "RSS MB " + strings.Join(parts, ", ")
 }
 
 func kib(s string) int64 {
