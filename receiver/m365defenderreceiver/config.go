@@ -100,29 +100,21 @@ var _ component.Config = (*Config)(nil)
 // Validate checks the configuration; every message names the offending key.
 func (cfg *Config) Validate() error {
 	var errs []error
-
-	kinds := cfg.credentialKinds()
-	switch len(kinds) {
-	case 0:
-		errs = append(errs, errors.New("no credentials: set exactly one of client_secret, client_certificate_path, managed_identity, workload_identity or auth"))
-	case 1:
-	default:
-		errs = append(errs, fmt.Errorf("conflicting credentials: %s are all set; set exactly one of client_secret, client_certificate_path, managed_identity, workload_identity or auth", strings.Join(kinds, ", ")))
-	}
-	if len(kinds) == 1 {
-		switch kinds[0] {
-		case "client_secret", "client_certificate_path":
-			if cfg.TenantID == "" {
-				errs = append(errs, fmt.Errorf("tenant_id is required with %s", kinds[0]))
-			}
-			if cfg.ClientID == "" {
-				errs = append(errs, fmt.Errorf("client_id is required with %s", kinds[0]))
-			}
-		case "managed_identity":
-			if cfg.ManagedIdentity.ClientID != "" && cfg.ManagedIdentity.ResourceID != "" {
-				errs = append(errs, errors.New("managed_identity: set client_id or resource_id, not both"))
-			}
+	const exactlyOne = "set exactly one of client_secret, client_certificate_path, managed_identity, workload_identity or auth"
+	switch kinds := cfg.credentialKinds(); {
+	case len(kinds) == 0:
+		errs = append(errs, errors.New("no credentials: "+exactlyOne))
+	case len(kinds) > 1:
+		errs = append(errs, fmt.Errorf("conflicting credentials: %s are all set; %s", strings.Join(kinds, ", "), exactlyOne))
+	case kinds[0] == "client_secret" || kinds[0] == "client_certificate_path":
+		if cfg.TenantID == "" {
+			errs = append(errs, fmt.Errorf("tenant_id is required with %s", kinds[0]))
 		}
+		if cfg.ClientID == "" {
+			errs = append(errs, fmt.Errorf("client_id is required with %s", kinds[0]))
+		}
+	case kinds[0] == "managed_identity" && cfg.ManagedIdentity.ClientID != "" && cfg.ManagedIdentity.ResourceID != "":
+		errs = append(errs, errors.New("managed_identity: set client_id or resource_id, not both"))
 	}
 	if cfg.ClientCertificatePassword != "" && cfg.ClientCertificatePath == "" {
 		errs = append(errs, errors.New("client_certificate_password is set without client_certificate_path"))
