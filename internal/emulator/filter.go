@@ -218,35 +218,22 @@ func (p *filterParser) next() (filterToken, error) {
 	return p.tokens[p.pos-1], nil
 }
 
-func (p *filterParser) or() (filterExpr, error) {
-	first, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	terms := orExpr{first}
-	for p.peekKeyword("or") {
-		p.pos++
-		t, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		terms = append(terms, t)
-	}
-	if len(terms) == 1 {
-		return first, nil
-	}
-	return terms, nil
-}
+func (p *filterParser) or() (filterExpr, error)  { return joined[orExpr](p, "or", p.and) }
+func (p *filterParser) and() (filterExpr, error) { return joined[andExpr](p, "and", p.term) }
 
-func (p *filterParser) and() (filterExpr, error) {
-	first, err := p.term()
+// joined parses operands joined by the keyword kw; a lone operand is returned as is.
+func joined[T interface {
+	~[]filterExpr
+	filterExpr
+}](p *filterParser, kw string, operand func() (filterExpr, error)) (filterExpr, error) {
+	first, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	terms := andExpr{first}
-	for p.peekKeyword("and") {
+	terms := T{first}
+	for p.peekKeyword(kw) {
 		p.pos++
-		t, err := p.term()
+		t, err := operand()
 		if err != nil {
 			return nil, err
 		}
