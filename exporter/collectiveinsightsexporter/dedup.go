@@ -6,30 +6,24 @@ import (
 	"slices"
 )
 
-// dedupGenerations is N: the de-dup window is kept as generations of
-// window/N each, so an entry is remembered for at least (1 − 1/N) of the
-// window (21 h of 24 h) and at most the window, and eviction by size drops
-// at most maxEntries/N entries (the oldest) at once.
+// dedupGenerations is N: the window is kept as N generations, so an entry is
+// remembered for at least (1 − 1/N) of it, and eviction drops at most 1/N.
 const dedupGenerations = 8
 
-// dedupItem is one submitted entry as persisted: its key hash and the start
-// (Unix seconds) of the generation that holds it.
+// dedupItem is a persisted entry: its key and its generation's start (Unix s).
 type dedupItem struct {
 	key uint64
 	ts  int64
 }
 
-// dedupGen is one generation: the keys submitted from start on, until it was
-// closed (after span seconds or genMax keys). The current generation keeps
-// them in a map; closing it sorts them into a slice, which is never written
-// again and holds 8 bytes per key where the map needs 20-40.
+// dedupGen is the keys submitted from start on: a map while current, then a
+// sorted slice, never written again, of 8 bytes a key where the map needs 20-40.
 type dedupGen struct {
 	start  int64
 	keys   map[uint64]struct{} // the current generation
 	sorted []uint64            // a closed generation
-	// idx[b] is the first position in sorted whose top bits (key >> shift)
-	// are >= b, so a lookup searches a bucket of about 16 keys, not the
-	// whole slice.
+	// idx[b] is the first position in sorted with key>>shift >= b: a lookup
+	// searches about 16 keys.
 	idx   []uint32
 	shift uint
 }
@@ -81,13 +75,9 @@ func (g *dedupGen) setSorted(sorted []uint64) {
 	}
 }
 
-// dedupCache remembers which entries were submitted within the window, as
-// rotating generations, oldest first; the last one is current and takes the
-// new keys. A generation covers at most window/N seconds and holds at most
-// ceil(maxEntries/N) keys; a new one is opened when the current one is over
-// either. The oldest generation is dropped once window seconds have passed
-// since its start, or when the total exceeds maxEntries. It is not safe for
-// concurrent use, except the sequence returned by snapshot.
+// dedupCache remembers the entries submitted within the window as rotating
+// generations of at most window/N seconds and maxEntries/N keys, oldest first,
+// dropped when expired or over maxEntries. Callers lock, except snapshot's.
 type dedupCache struct {
 	window     int64 // seconds; 0 disables the cache
 	span       int64 // seconds covered by one generation
@@ -113,8 +103,7 @@ func (c *dedupCache) contains(key uint64, now int64) bool {
 	if !c.enabled() {
 		return false
 	}
-	// Newest first; starts never decrease, so the first expired generation
-	// ends the search.
+	// Newest first: the first expired generation ends the search.
 	for i := len(c.gens) - 1; i >= 0; i-- {
 		g := c.gens[i]
 		if now-g.start >= c.window {
@@ -134,9 +123,8 @@ func (c *dedupCache) current() *dedupGen {
 	return c.gens[len(c.gens)-1]
 }
 
-// currentFor returns the generation that takes a key submitted at t,
-// opening a new one when the current one is over its span or size. A clock
-// that went back (t before the current start) keeps the current one.
+// currentFor returns the generation that takes a key submitted at t, opening
+// one when the current one is full (a clock that went back keeps it).
 func (c *dedupCache) currentFor(t int64) *dedupGen {
 	g := c.current()
 	if g == nil || (t >= g.start && (t-g.start >= c.span || g.len() >= c.genMax)) {
@@ -149,9 +137,8 @@ func (c *dedupCache) currentFor(t int64) *dedupGen {
 	return g
 }
 
-// insert adds key to g and evicts what is now beyond the window or the size.
-// A closed generation gets a new slice (rare: see restore), so a snapshot
-// being read keeps the old one.
+// insert adds key to g and evicts; a closed generation gets a new slice (rare:
+// see restore), so a snapshot being read keeps the old one.
 func (c *dedupCache) insert(g *dedupGen, key uint64, now int64) {
 	if g.keys != nil {
 		if _, ok := g.keys[key]; !ok {
@@ -165,8 +152,7 @@ func (c *dedupCache) insert(g *dedupGen, key uint64, now int64) {
 	c.evict(now)
 }
 
-// add records key as submitted at now and returns the start of its
-// generation, which is what is persisted for it.
+// add records key as submitted at now; it returns its generation's start.
 func (c *dedupCache) add(key uint64, now int64) (start int64, ok bool) {
 	if !c.enabled() {
 		return 0, false
@@ -176,11 +162,8 @@ func (c *dedupCache) add(key uint64, now int64) (start int64, ok bool) {
 	return g.start, true
 }
 
-// restore records a persisted item (ts is its generation's start). Items
-// come generation by generation, oldest first; an item older than the
-// current generation (an append persisted after a later one's) goes into the
-// newest generation that started at or before ts, or is dropped when every
-// live generation is newer (it had been evicted).
+// restore records a persisted item. One older than the current generation
+// goes into the newest generation started by ts, or is dropped (evicted).
 func (c *dedupCache) restore(key uint64, ts, now int64) {
 	if !c.enabled() || now-ts >= c.window {
 		return
@@ -197,9 +180,8 @@ func (c *dedupCache) restore(key uint64, ts, now int64) {
 	c.insert(c.currentFor(ts), key, now)
 }
 
-// evict drops the oldest generations while they are expired or the total
-// exceeds maxEntries. The current generation holds at most genMax <=
-// maxEntries keys and has just been written, so it stays.
+// evict drops the oldest generations while expired or over maxEntries, never
+// the current one.
 func (c *dedupCache) evict(now int64) {
 	drop := 0
 	for drop < len(c.gens)-1 {
@@ -219,10 +201,9 @@ func (c *dedupCache) evict(now int64) {
 
 func (c *dedupCache) len() int { return c.total }
 
-// snapshot returns the items live at now, generation by generation (oldest
-// first). The sequence may be read after the caller released its lock while
-// the cache is written: closed generations' slices are never written again,
-// and the current generation's keys are copied here (at most genMax).
+// snapshot returns the items live at now, oldest first. It may be read after
+// the caller's lock is released: closed generations are never written again,
+// and the current one's keys are copied here.
 func (c *dedupCache) snapshot(now int64) iter.Seq[dedupItem] {
 	type frozen struct {
 		start int64

@@ -15,24 +15,18 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/internal/storageclient"
 )
 
-// The de-dup state and today's count live in the storage extension as an
-// append-only log: one chunk per successful POST plus a meta record, written
-// in one batch. A chunk is a generation start (8 bytes) and 8 bytes per key.
-// Every compactEvery appends the live entries are rewritten as a snapshot, so
-// a restart reads at most compactEvery chunks beyond it and the storage holds
-// at most about twice the live state.
+// The de-dup state and today's count are an append-only log: per POST, chunks
+// (a generation start, then 8 bytes a key) and a meta record in one batch.
+// Every compactEvery appends a snapshot replaces the log, so the storage holds
+// about twice the live state at most.
 const (
-	storageName  = "collective_insights_state"
-	metaKey      = "meta"
-	chunkPrefix  = "chunk."
-	compactEvery = 128
-	keyBytes     = 8
-	// maxChunkBytes bounds one stored value to 64 KiB: the start and 8191
-	// keys.
-	maxChunkBytes = 64 << 10
-	// batchChunks bounds the chunks held in memory by one storage batch
-	// (1 MiB) when a snapshot or a restart moves many of them.
-	batchChunks = 16
+	storageName   = "collective_insights_state"
+	metaKey       = "meta"
+	chunkPrefix   = "chunk."
+	compactEvery  = 128
+	keyBytes      = 8
+	maxChunkBytes = 64 << 10 // one stored value
+	batchChunks   = 16       // chunks in one storage batch (1 MiB in memory)
 )
 
 type storeMeta struct {
@@ -80,8 +74,6 @@ func (s *stateStore) load(ctx context.Context, visit func(dedupItem)) (day int64
 		return 0, 0, errors.Join(errors.New("ignoring unreadable de-dup state"), err)
 	}
 	s.meta = m
-	// Read in batches of batchChunks, so a restart holds at most 1 MiB of
-	// stored values at a time.
 	for first := m.First; first < m.Next; first += batchChunks {
 		ops := make([]*storage.Operation, 0, batchChunks)
 		for seq := first; seq < min(first+batchChunks, m.Next); seq++ {
@@ -104,15 +96,12 @@ func (s *stateStore) load(ctx context.Context, visit func(dedupItem)) (day int64
 	return m.Day, m.Count, nil
 }
 
-// persist appends the items returned by capture and today's count; every
-// compactEvery appends it asks capture for a snapshot instead, which replaces
-// the older chunks. capture runs under the store's lock, so a snapshot cannot
-// miss a concurrent append. Chunks are at most maxChunkBytes (bbolt rewrites
-// a whole leaf on any change, so small values keep each POST's write small)
-// and end where the generation changes. They are written batchChunks at a
-// time, the last batch with the deletions and the meta record, so a snapshot
-// is never held whole; chunks beyond the stored meta's Next (a failure or a
-// crash) are never read and later appends overwrite them.
+// persist appends capture's items and today's count, or every compactEvery
+// appends a snapshot that replaces the older chunks; capture runs under the
+// store's lock, so a snapshot cannot miss a concurrent append. Chunks are small
+// (bbolt rewrites a whole leaf on any change) and written batchChunks at a
+// time, the last batch with the deletions and meta; chunks beyond the stored
+// meta's Next (a failed write) are never read and later overwritten.
 func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (items iter.Seq[dedupItem], day int64, count int)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
