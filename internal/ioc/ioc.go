@@ -74,16 +74,7 @@ func Domain(v string) (string, bool) {
 // validLabel reports whether l is 1-63 of [a-z0-9_-] with no hyphen at
 // either end (what Collective Insights accepts as a DNS label).
 func validLabel(l string) bool {
-	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-' && strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-_") == ""
 }
 
 // asciiName lower-cases a host name, converting one with non-ASCII
@@ -185,7 +176,7 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 // `://` after another), and whether WHATWG's special rules apply. A value
 // without a scheme is read as a browser's address bar reads it.
 func splitScheme(s string) (scheme, rest string, special bool) {
-	if i := strings.IndexByte(s, ':'); i > 0 && isScheme(s[:i]) {
+	if i := strings.IndexByte(s, ':'); i > 0 && schemeName.MatchString(s[:i]) {
 		sc := strings.ToLower(s[:i])
 		switch {
 		case sc == "file":
@@ -358,18 +349,8 @@ func ipv4Number(p string) (uint64, bool) {
 	return n, true
 }
 
-func isScheme(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// schemeName is RFC 3986's scheme syntax.
+var schemeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
 func allDigits(s string) bool { return strings.Trim(s, "0123456789") == "" }
 
