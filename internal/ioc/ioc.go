@@ -109,10 +109,8 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 	if s == "" || !utf8.ValidString(s) {
 		return "", "", false, false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == 0x7f {
-			return "", "", false, false
-		}
+	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", "", false, false
 	}
 	scheme, rest, special := splitScheme(s)
 	terminators := "/?#"

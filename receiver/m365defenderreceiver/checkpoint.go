@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -89,11 +90,7 @@ func (c *checkpoint) prune(before time.Time, maxEntries int) {
 	if maxEntries <= 0 || len(c.seen) <= maxEntries {
 		return
 	}
-	times := make([]int64, 0, len(c.seen))
-	for _, t := range c.seen {
-		times = append(times, t)
-	}
-	slices.Sort(times)
+	times := slices.Sorted(maps.Values(c.seen))
 	cut := times[len(times)-maxEntries]
 	for k, t := range c.seen {
 		if t < cut && len(c.seen) > maxEntries {
