@@ -2,14 +2,12 @@ package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -30,74 +28,193 @@ var errMalformedPage = errors.New("malformed page")
 
 // decodePage decodes a Graph collection page ({"@odata.nextLink": ...,
 // "value": [...]}) and appends one log record per alert object to lrs, with
-// the alert as the record's map body. JSON null members are left out;
-// numbers become int (when integral and in range) or double; a run of
-// invalid UTF-8 bytes becomes one U+FFFD. Nothing is appended when the page
-// is not valid JSON or not a collection.
+// the alert as the record's map body in Graph's member order. JSON null
+// members and elements are left out; numbers become int (when integral and
+// in range) or double; a run of invalid UTF-8 bytes becomes one U+FFFD; of
+// duplicate names the last wins, as in encoding/json. Nothing is appended
+// when the page is not valid JSON or not a collection.
 func decodePage(data []byte, lrs plog.LogRecordSlice) (pageInfo, error) {
-	var info pageInfo
 	if !utf8.Valid(data) {
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // keeps integers beyond 2^53 exact
-	var page map[string]any
-	if err := dec.Decode(&page); err != nil {
-		return info, fmt.Errorf("%w: %w", errMalformedPage, err)
+	d := pageDecoder{
+		// AllowInvalidUTF8 only affects escaped lone surrogates here (U+FFFD, as encoding/json).
+		dec:   jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
+		names: make(map[string]string, 128),
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return info, fmt.Errorf("%w: data after the page object", errMalformedPage)
+	records := plog.NewLogRecordSlice()
+	info, err := d.page(&records)
+	if err != nil {
+		return pageInfo{}, fmt.Errorf("%w: %w", errMalformedPage, err)
 	}
-	values, ok := page["value"].([]any)
-	if !ok {
-		return info, fmt.Errorf("%w: no \"value\" array", errMalformedPage)
+	records.MoveAndAppendTo(lrs)
+	return info, nil
+}
+
+// pageDecoder streams jsontext tokens straight into pdata.
+type pageDecoder struct {
+	dec     *jsontext.Decoder
+	names   map[string]string // interned member names: one string per name per page
+	unquote []byte
+	members int // members of the last alert: the next one's capacity
+}
+
+func (d *pageDecoder) page(records *plog.LogRecordSlice) (info pageInfo, err error) {
+	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return info, errors.Join(err, errors.New("not an object"))
 	}
-	info.nextLink, _ = page["@odata.nextLink"].(string)
-	for _, v := range values {
-		info.items++
-		if alert, ok := v.(map[string]any); ok {
-			putMap(lrs.AppendEmpty().Body().SetEmptyMap(), alert)
-		} else {
-			info.skipped++
+	hasValue := false
+	for d.dec.PeekKind() != '}' {
+		name, err := d.name()
+		if err != nil {
+			return info, err
 		}
+		switch kind := d.dec.PeekKind(); {
+		case name == "value" && kind == '[':
+			// A repeated "value" replaces the earlier one, as in encoding/json.
+			*records, info.items, info.skipped, hasValue = plog.NewLogRecordSlice(), 0, 0, true
+			if err := d.alerts(records, &info); err != nil {
+				return info, err
+			}
+			continue
+		case name == "value":
+			hasValue = false
+		case name == "@odata.nextLink":
+			info.nextLink = ""
+			if kind == '"' {
+				tok, err := d.dec.ReadToken()
+				if err != nil {
+					return info, err
+				}
+				info.nextLink = tok.String()
+				continue
+			}
+		}
+		if err := d.dec.SkipValue(); err != nil {
+			return info, err
+		}
+	}
+	if _, err := d.dec.ReadToken(); err != nil {
+		return info, err
+	}
+	if _, err := d.dec.ReadToken(); err != io.EOF {
+		return info, errors.Join(err, errors.New("data after the page object"))
+	}
+	if !hasValue {
+		return info, errors.New(`no "value" array`)
 	}
 	return info, nil
 }
 
-func putMap(dst pcommon.Map, m map[string]any) {
-	dst.EnsureCapacity(len(m))
-	for k, v := range m {
-		if v != nil {
-			putValue(dst.PutEmpty(k), v)
-		}
+// alerts reads the "value" array: one record per object, other elements skipped.
+func (d *pageDecoder) alerts(records *plog.LogRecordSlice, info *pageInfo) error {
+	if _, err := d.dec.ReadToken(); err != nil {
+		return err
 	}
+	for d.dec.PeekKind() != ']' {
+		info.items++
+		if d.dec.PeekKind() != '{' {
+			info.skipped++
+			if err := d.dec.SkipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := d.dec.ReadToken(); err != nil {
+			return err
+		}
+		body := records.AppendEmpty().Body().SetEmptyMap()
+		body.EnsureCapacity(d.members)
+		if err := d.object(body); err != nil {
+			return err
+		}
+		d.members = body.Len()
+	}
+	_, err := d.dec.ReadToken()
+	return err
 }
 
-// putValue sets dst from a value decoded by encoding/json with UseNumber.
-func putValue(dst pcommon.Value, v any) {
-	switch t := v.(type) {
-	case string:
-		dst.SetStr(t)
-	case bool:
-		dst.SetBool(t)
-	case json.Number:
-		if !strings.ContainsAny(string(t), ".eE") {
-			if n, err := t.Int64(); err == nil {
-				dst.SetInt(n)
-				return
-			}
-		}
-		f, _ := strconv.ParseFloat(string(t), 64)
-		dst.SetDouble(f)
-	case map[string]any:
-		putMap(dst.SetEmptyMap(), t)
-	case []any:
-		s := dst.SetEmptySlice()
-		s.EnsureCapacity(len(t))
-		for _, e := range t {
-			if e != nil {
-				putValue(s.AppendEmpty(), e)
-			}
+// name reads an object member name, interned: Graph repeats the same few
+// hundred names in every alert.
+func (d *pageDecoder) name() (string, error) {
+	raw, err := d.dec.ReadValue()
+	if err != nil {
+		return "", err
+	}
+	b := raw[1 : len(raw)-1]
+	if bytes.IndexByte(b, '\\') >= 0 {
+		d.unquote, _ = jsontext.AppendUnquote(d.unquote[:0], raw) // lone surrogates become U+FFFD
+		b = d.unquote
+	}
+	if s, ok := d.names[string(b)]; ok {
+		return s, nil
+	}
+	s := string(b)
+	if len(d.names) < 4096 { // bounds a hostile page's table
+		d.names[s] = s
+	}
+	return s, nil
+}
+
+// value reads the next JSON value (not null) into v.
+func (d *pageDecoder) value(v pcommon.Value) error {
+	tok, err := d.dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	switch tok.Kind() {
+	case '{':
+		return d.object(v.SetEmptyMap())
+	case '[':
+		return d.array(v.SetEmptySlice())
+	case '"':
+		v.SetStr(tok.String())
+	case 't', 'f':
+		v.SetBool(tok.Bool())
+	case '0':
+		if n, err := tok.Int(); err == nil {
+			v.SetInt(n)
+		} else {
+			f, _ := tok.Float() // beyond float64: ±Inf, as strconv.ParseFloat
+			v.SetDouble(f)
 		}
 	}
+	return nil
+}
+
+// object reads the members of an object whose '{' was read.
+func (d *pageDecoder) object(m pcommon.Map) error {
+	for d.dec.PeekKind() != '}' {
+		name, err := d.name()
+		if err != nil {
+			return err
+		}
+		if d.dec.PeekKind() != 'n' {
+			err = d.value(m.PutEmpty(name))
+		} else if _, err = d.dec.ReadToken(); err == nil {
+			m.Remove(name) // a null duplicate wins too, as in encoding/json
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := d.dec.ReadToken()
+	return err
+}
+
+// array reads the elements of an array whose '[' was read.
+func (d *pageDecoder) array(s pcommon.Slice) error {
+	for d.dec.PeekKind() != ']' {
+		var err error
+		if d.dec.PeekKind() != 'n' {
+			err = d.value(s.AppendEmpty())
+		} else {
+			_, err = d.dec.ReadToken()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := d.dec.ReadToken()
+	return err
 }
