@@ -56,7 +56,9 @@ type pageDecoder struct {
 	dec     *jsontext.Decoder
 	names   map[string]string // interned member names: one string per name per page
 	unquote []byte
-	members int // members of the last alert: the next one's capacity
+	// members[depth] is the size of the last object read at that depth: the
+	// next one's capacity, so a map is not regrown member by member.
+	members [8]int
 }
 
 func (d *pageDecoder) page(records *plog.LogRecordSlice) (info pageInfo, err error) {
@@ -123,12 +125,9 @@ func (d *pageDecoder) alerts(records *plog.LogRecordSlice, info *pageInfo) error
 		if _, err := d.dec.ReadToken(); err != nil {
 			return err
 		}
-		body := records.AppendEmpty().Body().SetEmptyMap()
-		body.EnsureCapacity(d.members)
-		if err := d.object(body); err != nil {
+		if err := d.object(records.AppendEmpty().Body().SetEmptyMap()); err != nil {
 			return err
 		}
-		d.members = body.Len()
 	}
 	_, err := d.dec.ReadToken()
 	return err
@@ -184,6 +183,8 @@ func (d *pageDecoder) value(v pcommon.Value) error {
 
 // object reads the members of an object whose '{' was read.
 func (d *pageDecoder) object(m pcommon.Map) error {
+	depth := min(d.dec.StackDepth(), len(d.members)-1)
+	m.EnsureCapacity(d.members[depth])
 	for d.dec.PeekKind() != '}' {
 		name, err := d.name()
 		if err != nil {
@@ -198,6 +199,7 @@ func (d *pageDecoder) object(m pcommon.Map) error {
 			return err
 		}
 	}
+	d.members[depth] = m.Len()
 	_, err := d.dec.ReadToken()
 	return err
 }
