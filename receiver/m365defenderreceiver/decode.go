@@ -65,76 +65,64 @@ func (d *pageDecoder) page(records *plog.LogRecordSlice) (info pageInfo, err err
 	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return info, errors.Join(err, errors.New("not an object"))
 	}
-	hasValue := false
-	for d.dec.PeekKind() != '}' {
-		name, err := d.name()
-		if err != nil {
-			return info, err
+	hasValue := false // of repeated members the last counts, as in encoding/json
+	for err == nil && d.dec.PeekKind() != '}' {
+		var name string
+		if name, err = d.name(); err != nil {
+			break
 		}
 		switch kind := d.dec.PeekKind(); {
 		case name == "value" && kind == '[':
-			// A repeated "value" replaces the earlier one, as in encoding/json.
 			*records, info.items, info.skipped, hasValue = plog.NewLogRecordSlice(), 0, 0, true
-			if err := d.alerts(records, &info); err != nil {
-				return info, err
+			err = d.alerts(records, &info)
+		case name == "@odata.nextLink" && kind == '"':
+			info.nextLink, err = d.name()
+		default:
+			hasValue = hasValue && name != "value"
+			if name == "@odata.nextLink" {
+				info.nextLink = ""
 			}
-			continue
-		case name == "value":
-			hasValue = false
-		case name == "@odata.nextLink":
-			info.nextLink = ""
-			if kind == '"' {
-				tok, err := d.dec.ReadToken()
-				if err != nil {
-					return info, err
-				}
-				info.nextLink = tok.String()
-				continue
-			}
-		}
-		if err := d.dec.SkipValue(); err != nil {
-			return info, err
+			err = d.dec.SkipValue()
 		}
 	}
-	if _, err := d.dec.ReadToken(); err != nil {
-		return info, err
+	if err == nil {
+		err = d.next()
 	}
-	if _, err := d.dec.ReadToken(); err != io.EOF {
-		return info, errors.Join(err, errors.New("data after the page object"))
+	if _, eof := d.dec.ReadToken(); err == nil && eof != io.EOF {
+		err = errors.Join(eof, errors.New("data after the page object"))
 	}
-	if !hasValue {
-		return info, errors.New(`no "value" array`)
+	if err == nil && !hasValue {
+		err = errors.New(`no "value" array`)
 	}
-	return info, nil
+	return info, err
 }
 
 // alerts reads the "value" array: one record per object, other elements skipped.
 func (d *pageDecoder) alerts(records *plog.LogRecordSlice, info *pageInfo) error {
-	if _, err := d.dec.ReadToken(); err != nil {
-		return err
-	}
-	for d.dec.PeekKind() != ']' {
+	err := d.next() // [
+	for err == nil && d.dec.PeekKind() != ']' {
 		info.items++
 		if d.dec.PeekKind() != '{' {
 			info.skipped++
-			if err := d.dec.SkipValue(); err != nil {
-				return err
-			}
-			continue
-		}
-		if _, err := d.dec.ReadToken(); err != nil {
-			return err
-		}
-		if err := d.object(records.AppendEmpty().Body().SetEmptyMap()); err != nil {
-			return err
+			err = d.dec.SkipValue()
+		} else if err = d.next(); err == nil { // {
+			err = d.object(records.AppendEmpty().Body().SetEmptyMap())
 		}
 	}
+	if err != nil {
+		return err
+	}
+	return d.next()
+}
+
+// next reads a token whose value is not needed: a delimiter or null.
+func (d *pageDecoder) next() error {
 	_, err := d.dec.ReadToken()
 	return err
 }
 
-// name reads an object member name, interned: Graph repeats the same few
-// hundred names in every alert.
+// name reads a member name (or other string), interned: Graph repeats the
+// same few hundred names in every alert.
 func (d *pageDecoder) name() (string, error) {
 	raw, err := d.dec.ReadValue()
 	if err != nil {
@@ -182,41 +170,36 @@ func (d *pageDecoder) value(v pcommon.Value) error {
 }
 
 // object reads the members of an object whose '{' was read.
-func (d *pageDecoder) object(m pcommon.Map) error {
+func (d *pageDecoder) object(m pcommon.Map) (err error) {
 	depth := min(d.dec.StackDepth(), len(d.members)-1)
 	m.EnsureCapacity(d.members[depth])
-	for d.dec.PeekKind() != '}' {
-		name, err := d.name()
-		if err != nil {
-			return err
-		}
-		if d.dec.PeekKind() != 'n' {
+	for err == nil && d.dec.PeekKind() != '}' {
+		var name string
+		if name, err = d.name(); err == nil && d.dec.PeekKind() != 'n' {
 			err = d.value(m.PutEmpty(name))
-		} else if _, err = d.dec.ReadToken(); err == nil {
+		} else if err == nil {
 			m.Remove(name) // a null duplicate wins too, as in encoding/json
-		}
-		if err != nil {
-			return err
+			err = d.next()
 		}
 	}
 	d.members[depth] = m.Len()
-	_, err := d.dec.ReadToken()
-	return err
+	if err != nil {
+		return err
+	}
+	return d.next()
 }
 
 // array reads the elements of an array whose '[' was read.
-func (d *pageDecoder) array(s pcommon.Slice) error {
-	for d.dec.PeekKind() != ']' {
-		var err error
-		if d.dec.PeekKind() != 'n' {
-			err = d.value(s.AppendEmpty())
+func (d *pageDecoder) array(s pcommon.Slice) (err error) {
+	for err == nil && d.dec.PeekKind() != ']' {
+		if d.dec.PeekKind() == 'n' {
+			err = d.next()
 		} else {
-			_, err = d.dec.ReadToken()
-		}
-		if err != nil {
-			return err
+			err = d.value(s.AppendEmpty())
 		}
 	}
-	_, err := d.dec.ReadToken()
-	return err
+	if err != nil {
+		return err
+	}
+	return d.next()
 }
