@@ -61,6 +61,11 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte("{\"value\":[{\"bad\":\"\xff\xfe\"}]}"))
 	f.Add([]byte(`[{"value":[]}]`))
 	f.Add([]byte(`{"value":[{"dup":1,"dup":null,"dup":[2]}]}`))
+	f.Add([]byte(`{"value":[{"dup":1,"x":2,"dup":null}]}`))
+	f.Add([]byte(`{"value":[{"a":1}],"@odata.nextLink":"x","value":{},"@odata.nextLink":1}`))
+	f.Add([]byte(`{"value":1,"value":[{"a":1},null],"value":[{"b":2}]}`))
+	f.Add([]byte(`{"value":[{"\ud800":"\udc00x\ud83d\ude00","k\u00e9":"\u0000"}]}`))
+	f.Add([]byte(`{"value":[]} {}`))
 	// Hostile pages (see hostile_test.go): invalid UTF-8, numbers for strings,
 	// odd evidence, deep nesting, credentials, zones, IDN.
 	f.Add(hostilePage(",\"title\":\"\xff CVE-2021-44228\"" + evidence(ev("urlEvidence", ",\"url\":\"https://u:p@Evil.Example.org/p\xffq\""))))
@@ -122,6 +127,28 @@ func FuzzDecodePage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodePageMemberOrder: the body keeps Graph's member order, nested too.
+func TestDecodePageMemberOrder(t *testing.T) {
+	lrs := plog.NewLogRecordSlice()
+	_, err := decodePage([]byte(`{"value":[{"z":1,"id":"a","b":null,"m":{"y":[{"q":1,"p":2}],"x":true}}]}`), lrs)
+	require.NoError(t, err)
+	var keys []string
+	var walk func(m pcommon.Map)
+	walk = func(m pcommon.Map) {
+		for k, v := range m.All() {
+			keys = append(keys, k)
+			switch v.Type() {
+			case pcommon.ValueTypeMap:
+				walk(v.Map())
+			case pcommon.ValueTypeSlice:
+				walk(v.Slice().At(0).Map())
+			}
+		}
+	}
+	walk(lrs.At(0).Body().Map())
+	require.Equal(t, []string{"z", "id", "m", "y", "q", "p", "x"}, keys)
 }
 
 func readFile(name string) ([]byte, error) { return os.ReadFile(name) }

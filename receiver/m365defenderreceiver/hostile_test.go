@@ -437,10 +437,10 @@ func TestHostileValues(t *testing.T) {
 func TestHostilePageShapes(t *testing.T) {
 	tooDeep := `{"value":[{"id":"a","x":` + strings.Repeat("[", 10_001) + strings.Repeat("]", 10_001) + `}]}`
 	for name, page := range map[string]string{
-		"nesting beyond encoding/json's limit": tooDeep,
-		"invalid UTF-8 outside strings":        "{\"value\":[{\"id\":\"a\"}]\xff}",
-		"truncated":                            `{"value":[{"id":"a","title":"` + strings.Repeat("x", 1<<20),
-		"value is a number":                    `{"value":7}`,
+		"nesting beyond the decoder's limit": tooDeep,
+		"invalid UTF-8 outside strings":      "{\"value\":[{\"id\":\"a\"}]\xff}",
+		"truncated":                          `{"value":[{"id":"a","title":"` + strings.Repeat("x", 1<<20),
+		"value is a number":                  `{"value":7}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			lrs := plog.NewLogRecordSlice()
