@@ -53,9 +53,8 @@ func decodePage(data []byte, lrs plog.LogRecordSlice) (pageInfo, error) {
 
 // pageDecoder streams jsontext tokens straight into pdata.
 type pageDecoder struct {
-	dec     *jsontext.Decoder
-	names   map[string]string // interned member names: one string per name per page
-	unquote []byte
+	dec   *jsontext.Decoder
+	names map[string]string // interned member names: one string per name per page
 	// members[depth] is the size of the last object read at that depth: the
 	// next one's capacity, so a map is not regrown member by member.
 	members [8]int
@@ -130,8 +129,7 @@ func (d *pageDecoder) name() (string, error) {
 	}
 	b := raw[1 : len(raw)-1]
 	if bytes.IndexByte(b, '\\') >= 0 {
-		d.unquote, _ = jsontext.AppendUnquote(d.unquote[:0], raw) // lone surrogates become U+FFFD
-		b = d.unquote
+		b, _ = jsontext.AppendUnquote(nil, raw) // lone surrogates become U+FFFD
 	}
 	if s, ok := d.names[string(b)]; ok {
 		return s, nil
