@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -313,36 +314,19 @@ func parseIPv4(h string) (netip.Addr, bool) {
 // ipv4Number parses one part of an IPv4 address as WHATWG does: 0x or 0X
 // means hex (digits may be absent: 0), a leading 0 octal, else decimal.
 func ipv4Number(p string) (uint64, bool) {
-	if p == "" {
-		return 0, false
-	}
-	base := uint64(10)
+	base, digits := 10, "0123456789"
 	switch {
 	case len(p) >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'):
-		base, p = 16, p[2:]
+		base, digits, p = 16, "0123456789abcdefABCDEF", p[2:]
 	case len(p) >= 2 && p[0] == '0':
-		base, p = 8, p[1:]
+		base, digits, p = 8, "01234567", p[1:]
 	}
-	var n uint64
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		var d uint64
-		switch {
-		case c >= '0' && c <= '9':
-			d = uint64(c - '0')
-		case c >= 'a' && c <= 'f':
-			d = uint64(c-'a') + 10
-		case c >= 'A' && c <= 'F':
-			d = uint64(c-'A') + 10
-		default:
-			return 0, false
-		}
-		if d >= base {
-			return 0, false
-		}
-		if n = n*base + d; n > 1<<32 {
-			n = 1 << 32 // too large for any part; keep it from overflowing
-		}
+	if p == "" || strings.Trim(p, digits) != "" {
+		return 0, p == "" && base == 16
+	}
+	n, err := strconv.ParseUint(p, base, 64)
+	if err != nil {
+		n = 1 << 32 // out of range: too large for any part
 	}
 	return n, true
 }

@@ -21,11 +21,7 @@ func (r *defenderReceiver) advance(ctx context.Context, end time.Time) {
 		r.cursorNanos.Store(end.UnixNano())
 	}
 	st.prune(st.cursor.Add(-r.cfg.CursorOverlap), r.maxSeen)
-	r.save(ctx)
-}
-
-func (r *defenderReceiver) save(ctx context.Context) {
-	if err := r.store.save(ctx, r.state); err != nil {
+	if err := r.store.save(ctx, st); err != nil {
 		r.logger.Error("Cannot save the checkpoint; after a restart some alerts may be emitted again", zap.Error(err))
 	}
 }
