@@ -1,6 +1,7 @@
 package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -248,18 +249,11 @@ func validateURL(raw string, httpsOnly bool) error {
 
 // graphBase is the effective Graph base URL, without a trailing slash.
 func (cfg *Config) graphBase() string {
-	if cfg.ClientConfig.Endpoint != "" {
-		return strings.TrimRight(cfg.ClientConfig.Endpoint, "/")
-	}
-	return clouds[cfg.Cloud].graph
+	return cmp.Or(strings.TrimRight(cfg.ClientConfig.Endpoint, "/"), clouds[cfg.Cloud].graph)
 }
 
-// authority is the effective authority host URL.
 func (cfg *Config) authority() string {
-	if cfg.AuthorityHost != "" {
-		return strings.TrimRight(cfg.AuthorityHost, "/")
-	}
-	return clouds[cfg.Cloud].authority
+	return cmp.Or(strings.TrimRight(cfg.AuthorityHost, "/"), clouds[cfg.Cloud].authority)
 }
 
 // scope is the token scope, always derived from cloud (never from endpoint).
@@ -267,10 +261,4 @@ func (cfg *Config) scope() string {
 	return clouds[cfg.Cloud].graph + "/.default"
 }
 
-// effectivePageSize applies the default for 0.
-func (cfg *Config) effectivePageSize() int {
-	if cfg.PageSize > 0 {
-		return cfg.PageSize
-	}
-	return defaultPageSize
-}
+func (cfg *Config) effectivePageSize() int { return cmp.Or(cfg.PageSize, defaultPageSize) }
