@@ -7,7 +7,6 @@ func utcDay(t time.Time) int64 {
 	return t.Truncate(24*time.Hour).Unix() / (24 * 60 * 60)
 }
 
-// untilNextUTCDay returns how long until the next midnight UTC.
 func untilNextUTCDay(now time.Time) time.Duration {
 	return now.Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now)
 }
@@ -31,7 +30,6 @@ func newDailyBudget(limit int) *dailyBudget {
 	return &dailyBudget{limit: limit, warnAt: ref * 8 / 10}
 }
 
-// roll starts a new day when needed.
 func (b *dailyBudget) roll(day int64) {
 	if day != b.day {
 		b.day = day
@@ -50,7 +48,6 @@ func (b *dailyBudget) reserve(day int64, n int) int {
 	return n
 }
 
-// release returns reserved entries that were not submitted.
 func (b *dailyBudget) release(n int) {
 	b.reserved = max(0, b.reserved-n)
 }
@@ -71,7 +68,6 @@ func (b *dailyBudget) commit(day int64, n int) bool {
 	return false
 }
 
-// today returns the entries submitted on day.
 func (b *dailyBudget) today(day int64) int {
 	if day != b.day {
 		return 0

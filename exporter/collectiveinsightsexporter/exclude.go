@@ -35,7 +35,6 @@ func newExcluder(cfg ExcludeConfig) *excluder {
 	return ex
 }
 
-// excludedVerdict reports whether the verdict is listed in exclude.verdicts.
 func (ex *excluder) excludedVerdict(verdict string) bool {
 	if len(ex.verdicts) == 0 || verdict == "" {
 		return false

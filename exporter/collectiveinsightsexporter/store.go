@@ -48,7 +48,6 @@ type stateStore struct {
 
 func chunkKey(seq int64) string { return chunkPrefix + strconv.FormatInt(seq, 10) }
 
-// openStateStore gets a client from the storage extension id.
 func openStateStore(ctx context.Context, host component.Host, storageID, self component.ID) (*stateStore, error) {
 	client, err := storageclient.Get(ctx, host, storageID, component.KindExporter, self, storageName)
 	if err != nil {

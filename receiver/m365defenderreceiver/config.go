@@ -201,7 +201,6 @@ func checkFilterBalanced(f string) error {
 	return nil
 }
 
-// credentialKinds lists the credential keys that are set.
 func (cfg *Config) credentialKinds() []string {
 	var kinds []string
 	if cfg.ClientSecret != "" {
