@@ -282,31 +282,21 @@ func endsInNumber(h string) bool {
 // decimal, octal (leading 0) or hex (0x), the last filling the remaining
 // bytes (`127.1`, `0x7f000001`, `0300.0250.0.1`).
 func parseIPv4(h string) (netip.Addr, bool) {
-	parts := strings.Split(h, ".")
-	if len(parts) > 1 && parts[len(parts)-1] == "" {
-		parts = parts[:len(parts)-1]
-	}
+	parts := strings.Split(strings.TrimSuffix(h, "."), ".")
 	if len(parts) > 4 {
 		return netip.Addr{}, false
 	}
 	var v uint64
 	for i, p := range parts {
+		bits := uint(8) // the last part fills the remaining bytes
+		if i == len(parts)-1 {
+			bits = uint(8 * (5 - len(parts)))
+		}
 		n, ok := ipv4Number(p)
-		if !ok {
+		if !ok || n >= 1<<bits {
 			return netip.Addr{}, false
 		}
-		if i < len(parts)-1 {
-			if n > 255 {
-				return netip.Addr{}, false
-			}
-			v = v<<8 | n
-			continue
-		}
-		rem := uint(8 * (5 - len(parts)))
-		if n >= 1<<rem {
-			return netip.Addr{}, false
-		}
-		v = v<<rem | n
+		v = v<<bits | n
 	}
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
