@@ -208,6 +208,7 @@ func (r *defenderReceiver) run(ctx context.Context) {
 		start := r.now()
 		cursor := r.state.cursor
 		err := r.poll(ctx, start)
+		r.graph.body = nil // not kept between polls: a page per idle tenant (~2.4 MB at page_size 500)
 		if ctx.Err() != nil {
 			return
 		}

@@ -457,6 +457,7 @@ func TestStartShutdownRunsThePollLoop(t *testing.T) {
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, rcv.Shutdown(context.Background()))
+	assert.Zero(t, cap(rcv.(*defenderReceiver).graph.body), "the page buffer is not kept after a poll")
 	require.NoError(t, rcv.Shutdown(context.Background()), "twice is fine")
 }
 
