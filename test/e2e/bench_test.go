@@ -64,7 +64,8 @@ import (
 //   - BENCH_HWM_LOG: "1" logs, each time the peak RSS (VmHWM) has risen by
 //     2 MB or more, the time, the share of indicators arrived, the resident
 //     set by mapping (anonymous, the binary, each file_storage database) and
-//     the runtime's MemStats: what set the peak, and when.
+//     the runtime's MemStats: what set the peak, and when (with BENCH_PPROF_DIR
+//     also a heap profile, heap-<alerts>-hwm<MB>.pprof).
 //
 // The measurement does not perturb the run: the expected indicator keys are
 // computed once before the collector starts; while it runs the test only
@@ -204,6 +205,9 @@ func TestBench(t *testing.T) {
 						loggedHWM = hwm
 						t.Logf("VmHWM %.0f MB at %.1f s, %d %% of indicators: %s; %s", float64(hwm)/1024, now.Sub(start).Seconds(),
 							accepted*100/len(keys), rssByMapping(pid), memStats(t, pprofAddr))
+						if profDir != "" {
+							saveProfile(t, pprofAddr, "heap", filepath.Join(profDir, fmt.Sprintf("heap-%d-hwm%d.pprof", n, hwm/1024)))
+						}
 					}
 				}
 				if len(heapPcts) > 0 && accepted >= len(keys)*heapPcts[0]/100 {
