@@ -158,12 +158,7 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 	if scheme == "" || n > MaxLen {
 		return "", host, hostIsIP, false
 	}
-	if n == len(s) && s[:len(scheme)] == scheme && s[len(scheme):len(scheme)+3] == "://" &&
-		s[len(scheme)+3:n-len(port)-len(tail)] == hostOut && s[n-len(tail):] == tail {
-		u = s // already normal: no copy
-	} else {
-		u = scheme + "://" + hostOut + port + tail
-	}
+	u = scheme + "://" + hostOut + port + tail
 	if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.User != nil {
 		return "", host, hostIsIP, false
 	}
