@@ -25,28 +25,33 @@ func TestPartialRetryResendsNothingAccepted(t *testing.T) {
 		"dedup_window 0": func(cfg *Config) { cfg.DedupWindow = 0 },
 		"debug":          func(cfg *Config) { cfg.Debug = true },
 	} {
-		t.Run(name, func(t *testing.T) {
-			srv := newCIServer(t)
-			srv.respond = failRequest(1, 503)
-			e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
-				cfg.MaxBatchSize = 2
-				mutate(cfg)
-			})
-			// A(a0,a1,a2) B(b0): POST 1 = a0 a1 (ok), POST 2 = a2 b0 (503).
-			ld := logsOf(manyAlerts(2, 3)[0], alert{id: "b", incidentID: "inc-b", title: "t", inds: []ind{{typ: "domain", value: "b.example.org"}}})
-			err := e.pushLogs(context.Background(), ld)
-			require.Error(t, err)
-			var le consumererror.Logs
-			require.ErrorAs(t, err, &le)
-			require.Equal(t, 2, le.Data().LogRecordCount())
-			require.NoError(t, e.pushLogs(context.Background(), le.Data()))
+		for _, queued := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s queued=%t", name, queued), func(t *testing.T) {
+				srv := newCIServer(t)
+				srv.respond = failRequest(1, 503)
+				e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) {
+					cfg.MaxBatchSize = 2
+					mutate(cfg)
+				})
+				// A(a0,a1,a2) B(b0): POST 1 = a0 a1 (ok), POST 2 = a2 b0 (503).
+				ld := logsOf(manyAlerts(2, 3)[0], alert{id: "b", incidentID: "inc-b", title: "t", inds: []ind{{typ: "domain", value: "b.example.org"}}})
+				if queued {
+					ld = e.queuedForm(context.Background(), ld)
+				}
+				err := e.pushLogs(context.Background(), ld)
+				require.Error(t, err)
+				var le consumererror.Logs
+				require.ErrorAs(t, err, &le)
+				require.Equal(t, 2, le.Data().LogRecordCount())
+				require.NoError(t, e.pushLogs(context.Background(), le.Data()))
 
-			assert.ElementsMatch(t, []string{"ip:203.0.0.0@inc-0", "ip:203.0.0.1@inc-0", "ip:203.0.0.2@inc-0", "domain:b.example.org@inc-b"},
-				srv.values(), "each entry accepted exactly once")
-			reqs := srv.requests()
-			require.Len(t, reqs, 3)
-			assert.Len(t, reqs[2].req.Data, 2, "the retry sends a2 and b0 only")
-		})
+				assert.ElementsMatch(t, []string{"ip:203.0.0.0@inc-0", "ip:203.0.0.1@inc-0", "ip:203.0.0.2@inc-0", "domain:b.example.org@inc-b"},
+					srv.values(), "each entry accepted exactly once")
+				reqs := srv.requests()
+				require.Len(t, reqs, 3)
+				assert.Len(t, reqs[2].req.Data, 2, "the retry sends a2 and b0 only")
+			})
+		}
 	}
 }
 

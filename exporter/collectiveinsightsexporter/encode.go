@@ -3,71 +3,73 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"math"
 
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
-// bodyEncoder writes Collective Insights request bodies with encoding/json.
+// bodyEncoder writes Collective Insights request bodies: the envelope once,
+// then each entry's encoding.
 type bodyEncoder struct {
-	options ci.Options
-	orgIDs  []string
+	prefix []byte // the body up to its data array's "["
 }
 
 func newBodyEncoder(cfg *Config) *bodyEncoder {
-	enc := &bodyEncoder{options: ci.Options{Debug: cfg.Debug, Summary: true}}
+	req := ci.Request{Options: ci.Options{Debug: cfg.Debug, Summary: true}, Data: []ci.Entry{}}
 	for _, id := range cfg.OrganizationIDs {
 		if id != "" {
-			enc.orgIDs = append(enc.orgIDs, id)
+			req.OrganizationIDs = append(req.OrganizationIDs, id)
 		}
 	}
-	return enc
+	body := appendJSON(nil, &req) // ends with "[]}"
+	return &bodyEncoder{prefix: body[:len(body)-2]}
 }
 
 // appendBody appends the request body for entries to buf.
 func (enc *bodyEncoder) appendBody(buf []byte, entries []*entry) []byte {
-	req := ci.Request{Options: enc.options, OrganizationIDs: enc.orgIDs, Data: make([]ci.Entry, len(entries))}
-	for i, e := range entries {
-		req.Data[i] = e.ciEntry()
-	}
-	return appendJSON(buf, &req)
+	buf, _ = enc.appendBatch(buf, entries, len(entries), math.MaxInt)
+	return buf
 }
 
 // appendBatch appends the body of the longest prefix of entries (at least one,
 // at most maxEntries) that fits in maxBytes; it returns the prefix's length.
 func (enc *bodyEncoder) appendBatch(buf []byte, entries []*entry, maxEntries, maxBytes int) ([]byte, int) {
-	n := min(len(entries), maxEntries)
 	start := len(buf)
-	buf = enc.appendBody(buf, entries[:n])
-	if n > 1 && len(buf)-start > maxBytes {
-		n = enc.fit(entries[:n], maxBytes)
-		buf = enc.appendBody(buf[:start], entries[:n])
-	}
-	return buf, n
-}
-
-// fit returns how many of entries (at least one) a body of maxBytes holds.
-func (enc *bodyEncoder) fit(entries []*entry, maxBytes int) int {
-	size := len(enc.appendBody(nil, nil))
-	var scratch []byte
-	for n, e := range entries {
-		en := e.ciEntry()
-		scratch = appendJSON(scratch[:0], &en)
-		size += len(scratch)
+	buf = append(buf, enc.prefix...)
+	n := 0
+	for ; n < min(len(entries), maxEntries); n++ {
+		end := len(buf)
 		if n > 0 {
-			size++
-			if size > maxBytes {
-				return n
-			}
+			buf = append(buf, ',')
+		}
+		buf = entries[n].appendJSON(buf)
+		if n > 0 && len(buf)+2-start > maxBytes {
+			buf = buf[:end]
+			break
 		}
 	}
-	return len(entries)
+	return append(buf, "]}"...), n
+}
+
+// appendJSON appends e's data entry: as queued (raw) or encoded now.
+func (e *entry) appendJSON(buf []byte) []byte {
+	if e.raw != "" {
+		return append(buf, e.raw...)
+	}
+	c := e.ciEntry()
+	return appendJSON(buf, &c)
 }
 
 // appendJSON appends v's JSON, without HTML escaping: it would bloat "<>&" in titles.
 func appendJSON(buf []byte, v any) []byte {
 	b := bytes.NewBuffer(buf)
-	je := json.NewEncoder(b)
-	je.SetEscapeHTML(false)
-	_ = je.Encode(v) // cannot fail: only strings, bools and slices of them
+	_ = newJSONEncoder(b).Encode(v) // cannot fail: only strings, bools and slices of them
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func newJSONEncoder(w io.Writer) *json.Encoder {
+	je := json.NewEncoder(w)
+	je.SetEscapeHTML(false)
+	return je
 }

@@ -204,7 +204,11 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 	for r := range logrecords.All(ld) {
 		var s mapStats
 		var err error
-		entries, s, err = e.mapper.mapRecord(r.Log, tenantOf(r.Resource), idx, entries)
+		if q, ok := r.Log.Attributes().Get(queuedEntriesAttr); ok && q.Type() == pcommon.ValueTypeSlice {
+			entries, s = appendQueued(q.Slice(), idx, entries)
+		} else {
+			entries, s, err = e.mapper.mapRecord(r.Log, tenantOf(r.Resource), idx, entries)
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, errNoIndicators):
@@ -447,9 +451,10 @@ func (e *ciExporter) dropRejected(ctx context.Context, s *pushState) {
 	}
 	for i, en := range s.rejected {
 		en.state = stateDropped
+		c := en.ciEntry()
 		e.logger.Warn("Collective Insights rejected an entry (400 Bad Request); it is dropped",
-			zap.String("ioc_type", en.iocType), zap.String("ioc_value", en.value),
-			zap.String("incident_id", en.rec.incident.ID), zap.String("message", s.messages[i]))
+			zap.String("ioc_type", c.IOC.Type), zap.String("ioc_value", c.IOC.Value),
+			zap.String("incident_id", c.Incident.ID), zap.String("message", s.messages[i]))
 	}
 	e.telemetry.CollectiveInsightsEntriesRejected.Add(ctx, int64(len(s.rejected)))
 }
@@ -534,12 +539,16 @@ func (e *ciExporter) remainingLogs(ld plog.Logs, entries []entry, numRecords int
 // keepIndicators sets dst's indicators to src's indicators at positions
 // (ascending).
 func (e *ciExporter) keepIndicators(dst, src plog.LogRecord, positions []int) {
-	v, ok := src.Attributes().Get(e.cfg.Attributes.Indicators)
+	name := e.cfg.Attributes.Indicators
+	if _, ok := src.Attributes().Get(queuedEntriesAttr); ok {
+		name = queuedEntriesAttr
+	}
+	v, ok := src.Attributes().Get(name)
 	if !ok || v.Type() != pcommon.ValueTypeSlice || v.Slice().Len() == len(positions) {
 		return
 	}
 	all := v.Slice()
-	kept := dst.Attributes().PutEmptySlice(e.cfg.Attributes.Indicators)
+	kept := dst.Attributes().PutEmptySlice(name)
 	kept.EnsureCapacity(len(positions))
 	for _, p := range positions {
 		all.At(p).CopyTo(kept.AppendEmpty())

@@ -220,6 +220,12 @@ func TestOperatorFaultHeldUntilFixed(t *testing.T) {
 // rejected one is logged with the service's message and counted in its own
 // metric, and the push reports no error (exporterhelper drops nothing).
 func TestBadRequestIsolatesRejectedEntry(t *testing.T) {
+	for _, queued := range []bool{false, true} {
+		t.Run(fmt.Sprintf("queued=%t", queued), func(t *testing.T) { testBadRequestIsolatesRejectedEntry(t, queued) })
+	}
+}
+
+func testBadRequestIsolatesRejectedEntry(t *testing.T, queued bool) {
 	srv := newCIServer(t)
 	srv.respond = func(_ int, req *ci.Request, w http.ResponseWriter) bool {
 		for _, d := range req.Data {
@@ -232,7 +238,11 @@ func TestBadRequestIsolatesRejectedEntry(t *testing.T) {
 		return false
 	}
 	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.MaxBatchSize = 8 })
-	require.NoError(t, e.pushLogs(context.Background(), logsOf(manyAlerts(10, 1)...)))
+	ld := logsOf(manyAlerts(10, 1)...)
+	if queued {
+		ld = e.queuedForm(context.Background(), ld)
+	}
+	require.NoError(t, e.pushLogs(context.Background(), ld))
 	var accepted []string
 	for _, en := range srv.entries() {
 		accepted = append(accepted, en.IOC.Value)

@@ -91,6 +91,6 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil || !oCfg.QueueConfig.HasValue() {
 		return logs, err
 	}
-	// Queued requests carry only what pushLogs reads (slim.go).
-	return newSlimLogsExporter(logs, oCfg.Attributes), nil
+	// Queued requests carry mapped entries (slim.go).
+	return &queuedLogsExporter{Logs: logs, e: exp}, nil
 }

@@ -1,6 +1,7 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -58,7 +59,8 @@ type entry struct {
 	field   string
 	verdict string
 	key     uint64
-	ind     int // position in the record's indicators, for partial retries
+	ind     int    // position in the record's indicators, for partial retries
+	raw     string // the JSON data entry of a queued record (slim.go)
 	state   uint8
 }
 
@@ -82,6 +84,11 @@ type mapStats struct {
 
 // ciEntry is e as the API's data entry; it shares the record's strings.
 func (e *entry) ciEntry() ci.Entry {
+	if e.raw != "" { // only to log a rejected entry
+		c := ci.Entry{Incident: &ci.Incident{}}
+		_ = json.Unmarshal([]byte(e.raw), &c)
+		return c
+	}
 	r := e.rec
 	return ci.Entry{
 		Timestamp:  r.timestamp,

@@ -1,55 +1,75 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
-// slimLogsExporter hands the sending queue only what pushLogs reads: per
-// record, the timestamps and the attributes named in `attributes`. The body
-// (the whole Graph alert) is most of a record, and a persistent queue would
-// encode, store and decode it for nothing. The incoming Logs are only read.
-type slimLogsExporter struct {
+// queuedEntriesAttr holds a queued record's entries: per entry, its de-dup
+// key (16 hex digits) followed by its JSON data entry.
+const queuedEntriesAttr = "collective_insights.entries"
+
+// queuedLogsExporter maps records before the sending queue: the queue then
+// stores one string per entry, not the records, and pushLogs sends them as
+// encoded. The incoming Logs are only read.
+type queuedLogsExporter struct {
 	exporter.Logs
-	names []string
+	e *ciExporter
 }
 
-func newSlimLogsExporter(next exporter.Logs, attrs AttributesConfig) *slimLogsExporter {
-	var names []string
-	for _, n := range []string{
-		attrs.Indicators, attrs.IncidentID, attrs.IncidentName, attrs.AlertID, attrs.Title,
-		attrs.ServiceSource, attrs.DetectionSource, attrs.DetectorID, attrs.MitreTechniques, attrs.ThreatFamily,
-	} {
-		if n != "" {
-			names = append(names, n)
-		}
+func (q *queuedLogsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if out := q.e.queuedForm(ctx, ld); out.LogRecordCount() > 0 {
+		return q.Logs.ConsumeLogs(ctx, out)
 	}
-	return &slimLogsExporter{Logs: next, names: names}
+	return nil
 }
 
-func (s *slimLogsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	return s.Logs.ConsumeLogs(ctx, s.slim(ld))
-}
-
-// slim copies the parts of ld that the mapper reads into new Logs.
-func (s *slimLogsExporter) slim(ld plog.Logs) plog.Logs {
+// queuedForm returns, per record of ld with entries to submit, a record
+// holding only those entries in queuedEntriesAttr.
+func (e *ciExporter) queuedForm(ctx context.Context, ld plog.Logs) plog.Logs {
+	entries, _ := e.mapLogs(ctx, ld)
 	out := logrecords.NewAppender()
+	var buf bytes.Buffer
+	je := newJSONEncoder(&buf)
+	idx, i := 0, 0
 	for r := range logrecords.All(ld) {
-		o := out.Append(r)
-		o.SetTimestamp(r.Log.Timestamp())
-		o.SetObservedTimestamp(r.Log.ObservedTimestamp())
-		attrs := r.Log.Attributes()
-		oa := o.Attributes()
-		oa.EnsureCapacity(len(s.names))
-		for _, n := range s.names {
-			if v, ok := attrs.Get(n); ok {
-				v.CopyTo(oa.PutEmpty(n))
+		if i < len(entries) && entries[i].rec.idx == idx {
+			s := out.Append(r).Attributes().PutEmptySlice(queuedEntriesAttr)
+			for ; i < len(entries) && entries[i].rec.idx == idx; i++ {
+				buf.Reset()
+				fmt.Fprintf(&buf, "%016x", entries[i].key)
+				c := entries[i].ciEntry()
+				_ = je.Encode(&c) // cannot fail: see appendJSON
+				s.AppendEmpty().SetStr(strings.TrimSuffix(buf.String(), "\n"))
 			}
 		}
+		idx++
 	}
 	return out.Logs
+}
+
+// appendQueued appends the entries of a queued record (idx in the push);
+// malformed ones (a corrupted queue) count as invalid indicators.
+func appendQueued(s pcommon.Slice, idx int, out []entry) ([]entry, mapStats) {
+	var st mapStats
+	rec := &recordInfo{idx: idx}
+	for i := 0; i < s.Len(); i++ {
+		v := s.At(i).Str()
+		key, err := strconv.ParseUint(v[:min(len(v), 16)], 16, 64)
+		if err != nil || len(v) <= 16 {
+			st.invalidIndicators++
+			continue
+		}
+		out = append(out, entry{rec: rec, key: key, raw: v[16:], ind: i})
+	}
+	return out, st
 }

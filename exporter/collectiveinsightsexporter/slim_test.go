@@ -1,11 +1,17 @@
 package collectiveinsightsexporter
 
 import (
+	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadatatest"
 	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
@@ -21,41 +27,55 @@ func mapAll(t testing.TB, ld plog.Logs) []entry {
 	return out
 }
 
-func TestSlimKeepsWhatTheMapperReads(t *testing.T) {
+// The queued form holds only the records with entries, not their bodies,
+// and pushing it sends the same bytes as pushing the records.
+func TestQueuedFormSendsTheSameRequests(t *testing.T) {
 	ld := benchLogs(50, 3)
 	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	for i := 0; i < lrs.Len(); i++ {
 		body := lrs.At(i).Body().SetEmptyMap()
 		body.PutStr("id", "alert-with-a-big-body")
 		body.PutEmptySlice("evidence").AppendEmpty().SetStr("x")
-		lrs.At(i).Attributes().PutStr("m365_defender.alert.web_url", "https://security.microsoft.com/alerts/x")
 	}
-	ld.ResourceLogs().At(0).Resource().Attributes().PutStr("m365_defender.tenant.id", "t")
+	alert{id: "no-indicators", title: "t"}.appendTo(lrs)
 	var pm plog.ProtoMarshaler
 	before, err := pm.MarshalLogs(ld)
 	require.NoError(t, err)
-	ld.MarkReadOnly() // slim must not write to its input (a write panics)
+	ld.MarkReadOnly() // a write panics
 
-	s := newSlimLogsExporter(nil, defaultAttributes())
-	slim := s.slim(ld)
+	direct, queued := newCIServer(t), newCIServer(t)
+	mutate := func(cfg *Config) { cfg.MaxBatchSize = 40 }
+	e := newTestExporter(t, direct.srv.URL, nil, mutate)
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+	q := newTestExporter(t, queued.srv.URL, nil, mutate)
+	form := q.queuedForm(context.Background(), ld)
+	require.NoError(t, q.pushLogs(context.Background(), form))
 
 	after, err := pm.MarshalLogs(ld)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "the input was modified")
-	require.Equal(t, ld.LogRecordCount(), slim.LogRecordCount())
-	want, got := mapAll(t, ld), mapAll(t, slim)
-	require.Len(t, got, len(want))
-	for i := range want {
-		w, g := want[i], got[i]
-		require.Equal(t, *w.rec, *g.rec)
-		w.rec, g.rec = nil, nil
-		require.Equal(t, w, g)
+	require.Equal(t, 50, form.LogRecordCount(), "the record without indicators is left out")
+	assert.Equal(t, "Empty", form.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Type().String())
+	d, qr := direct.requests(), queued.requests()
+	require.Len(t, qr, len(d))
+	require.Len(t, d, 4) // 150 entries
+	for i := range d {
+		assert.Equal(t, string(d[i].body), string(qr[i].body))
 	}
-	slr := slim.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
-	require.Equal(t, "Empty", slr.Body().Type().String())
-	_, ok := slr.Attributes().Get("m365_defender.alert.web_url")
-	require.False(t, ok, "attributes the exporter does not read are left out")
-	v, ok := slim.ResourceLogs().At(0).Resource().Attributes().Get("m365_defender.tenant.id")
-	require.True(t, ok)
-	require.Equal(t, "t", v.Str())
+}
+
+// A corrupted queued entry is counted as an invalid indicator; the
+// record's other entries are sent.
+func TestMalformedQueuedEntrySkipped(t *testing.T) {
+	srv := newCIServer(t)
+	e := newTestExporter(t, srv.srv.URL, nil, nil)
+	form := e.queuedForm(context.Background(), logsOf(manyAlerts(1, 2)...))
+	entries, _ := form.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Get(queuedEntriesAttr)
+	entries.Slice().AppendEmpty().SetStr("not-a-hex-key{}")
+	entries.Slice().AppendEmpty().SetStr("0123")
+	require.NoError(t, e.pushLogs(context.Background(), form))
+	assert.Equal(t, []string{"ip:203.0.0.0@inc-0", "ip:203.0.0.1@inc-0"}, srv.values())
+	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, e.tt, []metricdata.DataPoint[int64]{
+		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "invalid_indicator"))},
+	}, metricdatatest.IgnoreTimestamp())
 }
