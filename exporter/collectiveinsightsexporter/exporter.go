@@ -26,28 +26,20 @@ import (
 	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
-// bisectBudget bounds the extra requests one push spends isolating entries
-// that Collective Insights rejects with 400.
-const bisectBudget = 64
+const (
+	bisectBudget = 64 // extra requests a push may spend isolating entries rejected with 400
+	// maxRequestBytes bounds a request body: no maximum is documented, and 500
+	// entries of 64 MITRE codes of 1 KiB would make 32 MB.
+	maxRequestBytes = 4 << 20
+	// requestFaultQuiet: a 400 every entry gets alone is the request's fault only
+	// when nothing was accepted for this long; else it is a retry's leftovers.
+	requestFaultQuiet = 5 * time.Minute
+)
 
-// maxRequestBytes bounds a request body: no batch maximum is documented,
-// and max_batch_size entries of 64 MITRE codes of 1 KiB each would make a
-// 32 MB request. A request holds at least one entry (at most ~90 KiB).
-const maxRequestBytes = 4 << 20
-
-// requestFaultQuiet: a 400 that every entry gets alone is judged a fault of
-// the request only when no request was accepted for this long (or since
-// start): right after an accepted request the configured request shape is
-// sound, and such 400s are a retry's leftover bad entries.
-const requestFaultQuiet = 5 * time.Minute
-
-// errBisectBudget is returned (retryable) when a push spent bisectBudget
-// before every entry of a 400 was isolated.
-var errBisectBudget = errors.New("Collective Insights rejected entries (400 Bad Request) and this push's bisection budget is spent")
-
-// errDailyLimit is returned (wrapped in a throttle error) when daily_limit
-// entries were already submitted today.
-var errDailyLimit = errors.New("daily_limit reached: holding back the remaining entries until midnight UTC")
+var (
+	errBisectBudget = errors.New("Collective Insights rejected entries (400 Bad Request) and this push's bisection budget is spent")
+	errDailyLimit   = errors.New("daily_limit reached: holding back the remaining entries until midnight UTC")
+)
 
 type ciExporter struct {
 	cfg       *Config
@@ -62,9 +54,8 @@ type ciExporter struct {
 
 	client *http.Client
 	store  *stateStore
-	// record is false in debug mode: a dry run stores nothing at Recorded
-	// Future, so it records no de-dup state, daily count or storage either,
-	// and going live submits everything again.
+	// record is false in debug mode: a dry run records no de-dup state or
+	// daily count, so going live submits everything again.
 	record bool
 
 	// mu guards dedup and budget. Lock order: stateStore.mu, then mu.
@@ -153,10 +144,8 @@ func (e *ciExporter) start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// loadState restores the persisted de-dup state and today's count. The
-// store's lock is held while it reads and e.mu is taken inside it, the order
-// persist uses: taking e.mu around load would deadlock against a
-// concurrent persist.
+// loadState restores the persisted de-dup state and today's count, taking
+// e.mu inside the store's lock as persist does (the other order deadlocks).
 func (e *ciExporter) loadState(ctx context.Context) {
 	now := e.now()
 	nowSec := now.Unix()
@@ -223,33 +212,29 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 		st.verdict += s.verdict
 		idx++
 	}
-	if noIndicators > 0 {
-		e.telemetry.CollectiveInsightsRecordsSkipped.Add(ctx, int64(noIndicators), reasonAttr(reasonNoIndicators))
-	}
-	if invalid > 0 {
-		e.telemetry.CollectiveInsightsRecordsSkipped.Add(ctx, int64(invalid), reasonAttr(reasonInvalidAttributes))
-	}
 	if st.invalidIndicators > 0 {
 		e.logger.Debug("skipping unusable indicators", zap.Int("count", st.invalidIndicators))
-		e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(st.invalidIndicators), reasonAttr(reasonInvalidIndicator))
 	}
-	if st.notPublic > 0 {
-		e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(st.notPublic), reasonAttr(reasonNotPublic))
-	}
-	if st.excluded > 0 {
-		e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(st.excluded), reasonAttr(reasonExcluded))
-	}
-	if st.verdict > 0 {
-		e.telemetry.CollectiveInsightsEntriesSkipped.Add(ctx, int64(st.verdict), reasonAttr(reasonVerdict))
+	records, entriesSkipped := e.telemetry.CollectiveInsightsRecordsSkipped, e.telemetry.CollectiveInsightsEntriesSkipped
+	for _, s := range []struct {
+		counter metric.Int64Counter
+		n       int
+		reason  skipReason
+	}{
+		{records, noIndicators, reasonNoIndicators}, {records, invalid, reasonInvalidAttributes},
+		{entriesSkipped, st.invalidIndicators, reasonInvalidIndicator}, {entriesSkipped, st.notPublic, reasonNotPublic},
+		{entriesSkipped, st.excluded, reasonExcluded}, {entriesSkipped, st.verdict, reasonVerdict},
+	} {
+		if s.n > 0 {
+			s.counter.Add(ctx, int64(s.n), reasonAttr(s.reason))
+		}
 	}
 	return entries, idx
 }
 
 // pushLogs maps ld to entries, drops those already submitted and submits the
-// rest in requests of at most max_batch_size entries and maxRequestBytes.
-// On a retryable failure it returns consumererror.Logs with only the records
-// that still have entries to submit, each carrying only those entries'
-// indicators, so a retry never resends what was accepted, de-dup or not.
+// rest. A retryable failure returns only the records, and indicators, still
+// to submit, so a retry never resends what was accepted.
 func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	entries, numRecords := e.mapLogs(ctx, ld)
 	if len(entries) == 0 {
@@ -259,27 +244,17 @@ func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	nowSec := now.Unix()
 
 	pending := make([]*entry, 0, len(entries))
-	var seen map[uint64]struct{}
-	if len(entries) > 1 {
-		seen = make(map[uint64]struct{}, len(entries))
-	}
+	seen := make(map[uint64]struct{}, len(entries))
 	duplicates := 0
 	e.mu.Lock()
 	for i := range entries {
 		en := &entries[i]
-		if seen != nil {
-			if _, ok := seen[en.key]; ok {
-				en.state = stateDropped
-				duplicates++
-				continue
-			}
-			seen[en.key] = struct{}{}
-		}
-		if e.dedup.contains(en.key, nowSec) {
+		if _, ok := seen[en.key]; ok || e.dedup.contains(en.key, nowSec) {
 			en.state = stateDropped
 			duplicates++
 			continue
 		}
+		seen[en.key] = struct{}{}
 		pending = append(pending, en)
 	}
 	granted := len(pending)
@@ -321,9 +296,7 @@ func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			zap.Int("daily_limit", e.cfg.DailyLimit), zap.Int("held_back", held), zap.Duration("delay", delay))
 		return consumererror.NewLogs(exporterhelper.NewThrottleRetry(errDailyLimit, delay), e.remainingLogs(ld, entries, numRecords))
 	}
-	// A 400 narrowed down to the entries the service rejects is handled:
-	// the others were delivered, the rejected ones logged and counted.
-	return nil
+	return nil // rejected entries were logged and counted, the others delivered
 }
 
 // pushState tracks one push's progress.
@@ -337,8 +310,7 @@ type pushState struct {
 	buf       []byte
 }
 
-// send submits pending in requests of at most max_batch_size entries and
-// maxRequestBytes.
+// send submits pending in requests of at most max_batch_size and maxRequestBytes.
 func (e *ciExporter) send(ctx context.Context, pending []*entry, s *pushState) error {
 	for len(pending) > 0 {
 		var n int
@@ -352,9 +324,8 @@ func (e *ciExporter) send(ctx context.Context, pending []*entry, s *pushState) e
 	return nil
 }
 
-// sendBatch POSTs body, the encoding of batch. A 400 is narrowed down by
-// bisection (within the push's budget) so that one rejected entry does not
-// cost the rest of the batch.
+// sendBatch POSTs body, the encoding of batch; a 400 is bisected (within the
+// push's budget) so that one rejected entry does not cost the rest.
 func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, body []byte, s *pushState) error {
 	err := e.post(ctx, body)
 	if err == nil {
@@ -372,8 +343,7 @@ func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, body []byte,
 		return e.probeRequest(ctx, batch[0], br, s)
 	}
 	if s.budget < 2 {
-		// Only entries rejected alone are dropped: the rest goes back for a
-		// retry, whose fresh budget isolates the next ones.
+		// Only entries rejected alone are dropped: a retry isolates the rest.
 		return fmt.Errorf("%w; %d entries not isolated yet are retried", errBisectBudget, len(batch))
 	}
 	s.budget -= 2
@@ -389,12 +359,9 @@ func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, body []byte,
 	return nil
 }
 
-// probeRequest runs once per push, at the first entry rejected alone while
-// nothing was accepted yet: it sends, alone, up to two entries of other
-// records of the same request (its last, then its middle one). When they are
-// rejected too, every record tried fails even alone: the request (e.g.
-// organization_ids) is at fault, not the data, and bisecting further would
-// only drop good entries. An accepted probe shows the data is at fault.
+// probeRequest runs at a push's first entry rejected alone while nothing was
+// accepted: it sends alone up to two entries of other records of the request.
+// Rejected too, the request (e.g. organization_ids) is at fault, not the data.
 func (e *ciExporter) probeRequest(ctx context.Context, first *entry, br *badRequestError, s *pushState) error {
 	if s.probed || s.committed > 0 {
 		return nil
@@ -432,8 +399,7 @@ func (e *ciExporter) probeRequest(ctx context.Context, first *entry, br *badRequ
 	return nil
 }
 
-// unsent returns the entries of batch still pending (a probe may have
-// settled some of them).
+// unsent returns the entries of batch still pending (a probe may settle some).
 func unsent(batch []*entry) []*entry {
 	for _, en := range batch {
 		if en.state != statePending {
@@ -443,8 +409,7 @@ func unsent(batch []*entry) []*entry {
 	return batch
 }
 
-// dropRejected drops the entries the service rejected alone: each is logged
-// with the service's message and counted.
+// dropRejected drops, logs and counts the entries the service rejected alone.
 func (e *ciExporter) dropRejected(ctx context.Context, s *pushState) {
 	if len(s.rejected) == 0 {
 		return
@@ -459,8 +424,8 @@ func (e *ciExporter) dropRejected(ctx context.Context, s *pushState) {
 	e.telemetry.CollectiveInsightsEntriesRejected.Add(ctx, int64(len(s.rejected)))
 }
 
-// markSent records a successful POST: entry states, metrics and, unless in
-// debug mode, the de-dup state, the daily count and the persisted state.
+// markSent records a successful POST in entries, metrics and (not in debug
+// mode) the de-dup state, daily count and storage.
 func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState) {
 	for _, en := range batch {
 		en.state = stateSent
@@ -512,10 +477,8 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 	}
 }
 
-// remainingLogs copies the records that still have entries to submit, each
-// with only the indicators of those entries: what was delivered, rejected,
-// skipped or de-duplicated is not in the copy, so the retry neither resends
-// nor recounts it (with dedup_window 0 and in debug mode too).
+// remainingLogs copies the records with entries to submit, with only those
+// entries' indicators, so a retry neither resends nor recounts the rest.
 func (e *ciExporter) remainingLogs(ld plog.Logs, entries []entry, numRecords int) plog.Logs {
 	keep := make([][]int, numRecords) // indicator positions still pending, per record
 	for i := range entries {
@@ -536,8 +499,7 @@ func (e *ciExporter) remainingLogs(ld plog.Logs, entries []entry, numRecords int
 	return out.Logs
 }
 
-// keepIndicators sets dst's indicators to src's indicators at positions
-// (ascending).
+// keepIndicators sets dst's indicators to src's at positions (ascending).
 func (e *ciExporter) keepIndicators(dst, src plog.LogRecord, positions []int) {
 	name := e.cfg.Attributes.Indicators
 	if _, ok := src.Attributes().Get(queuedEntriesAttr); ok {

@@ -18,15 +18,11 @@ import (
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
-// Defaults.
 const (
-	defaultEndpoint        = "https://api.recordedfuture.com"
-	defaultMaxBatchSize    = 500
-	defaultDedupWindow     = 24 * time.Hour
-	defaultDedupMaxEntries = 1_000_000
-	defaultTimeout         = 30 * time.Second
-	// documentedDailyCap is Recorded Future's documented submission cap per
-	// day; the exporter warns at 80 % of it when daily_limit is 0.
+	defaultEndpoint    = "https://api.recordedfuture.com"
+	defaultDedupWindow = 24 * time.Hour
+	// documentedDailyCap is Recorded Future's documented daily submission cap;
+	// the exporter warns at 80 % of it when daily_limit is 0.
 	documentedDailyCap = 15_000
 )
 
@@ -58,15 +54,15 @@ func defaultAttributes() AttributesConfig {
 func createDefaultConfig() component.Config {
 	clientConfig := confighttp.NewDefaultClientConfig()
 	clientConfig.Endpoint = defaultEndpoint
-	clientConfig.Timeout = defaultTimeout
+	clientConfig.Timeout = 30 * time.Second
 	return &Config{
 		ClientConfig:    clientConfig,
 		QueueConfig:     configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:     configretry.NewDefaultBackOffConfig(),
 		Detection:       DetectionConfig{Type: ci.DetectionPlaybook},
-		MaxBatchSize:    defaultMaxBatchSize,
+		MaxBatchSize:    500,
 		DedupWindow:     defaultDedupWindow,
-		DedupMaxEntries: defaultDedupMaxEntries,
+		DedupMaxEntries: 1_000_000,
 		StripURLQuery:   true,
 		Attributes:      defaultAttributes(),
 	}

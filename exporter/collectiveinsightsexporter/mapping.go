@@ -1,7 +1,9 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -29,16 +31,13 @@ const (
 	reasonVerdict           skipReason = "verdict"
 )
 
-// maxTextLen bounds the per-record text fields (ids, names, types, malware,
-// each MITRE code), which are repeated in every entry of the record: a
-// megabyte-long alert title must not make every POST hundreds of megabytes.
-// Longer values are cut at a UTF-8 boundary. maxMitreCodes bounds the list.
+// maxTextLen bounds each per-record text field, which every entry of the
+// record repeats: a megabyte-long title must not make every POST huge.
 const (
-	maxTextLen    = 1024
-	maxMitreCodes = 64
+	maxTextLen      = 1024
+	maxMitreCodes   = 64
+	timestampLayout = "2006-01-02T15:04:05Z"
 )
-
-const timestampLayout = "2006-01-02T15:04:05Z"
 
 // recordInfo holds the per-record fields shared by all entries of a record.
 type recordInfo struct {
@@ -69,9 +68,7 @@ const (
 	statePending uint8 = iota
 	stateSent
 	stateDropped
-	// stateRejected: rejected alone by the service; dropped at the end of
-	// the push unless the request as a whole was found at fault.
-	stateRejected
+	stateRejected // rejected alone; dropped unless the request was at fault
 )
 
 // mapStats counts what mapRecord skipped inside a record.
@@ -105,9 +102,8 @@ type mapper struct {
 	attrs      AttributesConfig
 	excl       *excluder
 	stripQuery bool
-	// detection is the configured part of every entry's detection.
-	detection ci.Detection
-	now       func() time.Time
+	detection  ci.Detection // the configured part of each entry's detection
+	now        func() time.Time
 }
 
 func newMapper(cfg *Config) *mapper {
@@ -119,13 +115,10 @@ func newMapper(cfg *Config) *mapper {
 	return m
 }
 
-// errNoIndicators marks a record without indicators (skipped, not an error).
-var errNoIndicators = fmt.Errorf("record has no indicators")
+var errNoIndicators = errors.New("record has no indicators")
 
-// mapRecord appends the entries of one record to out. It never mutates lr.
-// It returns errNoIndicators for a record without indicators and another
-// error for a record whose attributes are unusable; in both cases out is
-// returned unchanged.
+// mapRecord appends the entries of one record to out, never mutating lr; on
+// errNoIndicators or unusable attributes out is returned unchanged.
 func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entry) ([]entry, mapStats, error) {
 	var st mapStats
 	attrs := lr.Attributes()
@@ -164,14 +157,9 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 	if err != nil {
 		return out, st, err
 	}
-	if f.incidentID == "" {
-		f.incidentID = f.alertID
-	}
+	f.incidentID, f.incidentName = cmp.Or(f.incidentID, f.alertID), cmp.Or(f.incidentName, f.title)
 	if f.incidentID == "" {
 		return out, st, fmt.Errorf("neither %q nor %q is set", m.attrs.IncidentID, m.attrs.AlertID)
-	}
-	if f.incidentName == "" {
-		f.incidentName = f.title
 	}
 	rec := &recordInfo{
 		idx:        idx,
@@ -190,15 +178,10 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 	for i, c := range rec.mitre {
 		rec.mitre[i] = clip(c)
 	}
-	ts := lr.Timestamp()
-	if ts == 0 {
-		ts = lr.ObservedTimestamp()
-	}
-	var t time.Time
+	ts := cmp.Or(lr.Timestamp(), lr.ObservedTimestamp())
+	t := ts.AsTime()
 	if ts == 0 {
 		t = m.now()
-	} else {
-		t = ts.AsTime()
 	}
 	rec.timestamp = string(t.UTC().Truncate(time.Second).AppendFormat(make([]byte, 0, len(timestampLayout)), timestampLayout))
 
@@ -234,12 +217,8 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 	return out, st, nil
 }
 
-// mapIndicator reads one element of the indicators slice and normalises its
-// value with internal/ioc; for a URL it also returns the URL's host and
-// whether that host is an IP. skip is reasonNone for a usable indicator, else
-// reasonNotPublic (an IP, or a URL's IP host, that is not public: the
-// receiver's rule, applied again to values other sources produce) or
-// reasonInvalidIndicator.
+// mapIndicator reads and normalises one indicator (for a URL also its host);
+// skip says why an unusable one is skipped.
 func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsIP bool, skip skipReason) {
 	if v.Type() != pcommon.ValueTypeMap {
 		return e, "", false, reasonInvalidIndicator
@@ -292,8 +271,7 @@ func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsI
 	return e, urlHost, hostIsIP, reasonNone
 }
 
-// stripQuery cuts a URL normalised by ioc.URL at its query or fragment
-// (neither can occur before the path: the host has no "?" or "#").
+// stripQuery cuts a URL normalised by ioc.URL (no "?" or "#" in its host) at its query.
 func stripQuery(u string) string {
 	if i := strings.IndexAny(u, "?#"); i >= 0 {
 		return u[:i]
@@ -309,8 +287,7 @@ func clip(s string) string {
 	return strings.TrimSpace(cutUTF8(s, maxTextLen))
 }
 
-// cutUTF8 returns the longest prefix of s of at most n bytes that does not
-// end inside a UTF-8 sequence (invalid bytes elsewhere in s are kept).
+// cutUTF8 returns s's longest prefix of at most n bytes not ending inside a UTF-8 sequence.
 func cutUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -321,8 +298,7 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// stringAttr reads an optional string attribute. Scalars are converted;
-// maps, slices and bytes are errors. The value is trimmed.
+// stringAttr reads an optional string attribute, trimmed; other scalars are converted.
 func stringAttr(m pcommon.Map, name string) (string, error) {
 	if name == "" {
 		return "", nil
@@ -378,12 +354,9 @@ func stringsAttr(m pcommon.Map, name string) ([]string, error) {
 	}
 }
 
-// dedupKey hashes (ioc type, ioc value, incident id[, tenant]), separated
-// by 0xff (never in UTF-8), with FNV-1a 64: stable across restarts, so it
-// can be persisted; with 1,000,000 entries the chance of any collision is
-// ~3e-8. Defender incident ids are small per-tenant numbers, so one exporter
-// fed by several tenants keys them by tenant too; without a tenant the key
-// is the one older versions stored.
+// dedupKey hashes (ioc type, ioc value, incident id[, tenant]), joined by
+// 0xff (never in UTF-8), with FNV-1a 64, stable across restarts. The tenant
+// keeps one tenant's incident 42 apart from another's.
 func dedupKey(typ, value, incidentID, tenant string) uint64 {
 	h := fnv.New64a()
 	b := make([]byte, 0, len(typ)+len(value)+len(incidentID)+len(tenant)+3)
