@@ -12,20 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadatatest"
-	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
-
-// mapAll maps every record of ld with the default config.
-func mapAll(t testing.TB, ld plog.Logs) []entry {
-	m := newMapper(createDefaultConfig().(*Config))
-	var out []entry
-	idx := 0
-	for r := range logrecords.All(ld) {
-		out, _, _ = m.mapRecord(r.Log, tenantOf(r.Resource), idx, out)
-		idx++
-	}
-	return out
-}
 
 // The queued form holds only the records with entries, not their bodies,
 // and pushing it sends the same bytes as pushing the records.
