@@ -180,10 +180,6 @@ func (e *ciExporter) shutdown(ctx context.Context) error {
 	return err
 }
 
-func reasonAttr(reason skipReason) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", string(reason))))
-}
-
 // mapLogs maps every record of ld; it returns the entries and the number of records.
 func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 	entries := make([]entry, 0, ld.LogRecordCount()*2)
@@ -226,7 +222,7 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 		{entriesSkipped, st.excluded, reasonExcluded}, {entriesSkipped, st.verdict, reasonVerdict},
 	} {
 		if s.n > 0 {
-			s.counter.Add(ctx, int64(s.n), reasonAttr(s.reason))
+			s.counter.Add(ctx, int64(s.n), metric.WithAttributes(attribute.String("reason", string(s.reason))))
 		}
 	}
 	return entries, idx
