@@ -3,7 +3,6 @@ package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -120,22 +119,16 @@ func readSeenRecords(buf []byte, seen map[versionKey]int64) bool {
 
 type storedCheckpoint struct {
 	Version int            `json:"version"`
-	Cursor  string         `json:"cursor,omitempty"`
-	Seen    string         `json:"seen,omitempty"` // base64 of seen records
+	Cursor  time.Time      `json:"cursor,omitzero"`
+	Seen    []byte         `json:"seen,omitempty"` // seen records, base64 in JSON
 	Skipped []skippedAlert `json:"skipped,omitempty"`
 }
 
 func (c *checkpoint) marshal() ([]byte, error) {
-	sc := storedCheckpoint{Version: checkpointVersion, Skipped: c.skipped}
-	if !c.cursor.IsZero() {
-		sc.Cursor = c.cursor.UTC().Format(time.RFC3339Nano)
-	}
-	if len(c.seen) > 0 {
-		buf := make([]byte, 0, len(c.seen)*seenRecordLen)
-		for k, t := range c.seen {
-			buf = appendSeenRecord(buf, k, t)
-		}
-		sc.Seen = base64.StdEncoding.EncodeToString(buf)
+	sc := storedCheckpoint{Version: checkpointVersion, Cursor: c.cursor.UTC(), Skipped: c.skipped}
+	sc.Seen = make([]byte, 0, len(c.seen)*seenRecordLen)
+	for k, t := range c.seen {
+		sc.Seen = appendSeenRecord(sc.Seen, k, t)
 	}
 	return json.Marshal(sc)
 }
@@ -149,19 +142,9 @@ func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("unsupported checkpoint version %d", sc.Version)
 	}
 	c := newCheckpoint()
-	c.skipped = sc.Skipped
-	if sc.Cursor != "" {
-		t, err := time.Parse(time.RFC3339Nano, sc.Cursor)
-		if err != nil {
-			return nil, fmt.Errorf("decoding checkpoint cursor: %w", err)
-		}
-		c.cursor = t
-	}
-	if sc.Seen != "" {
-		buf, err := base64.StdEncoding.DecodeString(sc.Seen)
-		if err != nil || !readSeenRecords(buf, c.seen) {
-			return nil, errors.New("decoding checkpoint: corrupt emitted-versions set")
-		}
+	c.cursor, c.skipped = sc.Cursor, sc.Skipped
+	if !readSeenRecords(sc.Seen, c.seen) {
+		return nil, errors.New("decoding checkpoint: corrupt emitted-versions set")
 	}
 	return c, nil
 }
