@@ -300,19 +300,14 @@ func cutUTF8(s string, n int) string {
 
 // stringAttr reads an optional string attribute, trimmed; other scalars are converted.
 func stringAttr(m pcommon.Map, name string) (string, error) {
-	if name == "" {
-		return "", nil
-	}
 	v, ok := m.Get(name)
-	if !ok {
+	if name == "" || !ok {
 		return "", nil
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		return strings.TrimSpace(v.Str()), nil
-	case pcommon.ValueTypeEmpty:
-		return "", nil
-	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+	case pcommon.ValueTypeEmpty, pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
 		return v.AsString(), nil
 	default:
 		return "", fmt.Errorf("attribute %q: want a string, got %s", name, v.Type())
@@ -321,16 +316,11 @@ func stringAttr(m pcommon.Map, name string) (string, error) {
 
 // stringsAttr reads an optional list of strings (a single string is a list of one).
 func stringsAttr(m pcommon.Map, name string) ([]string, error) {
-	if name == "" {
-		return nil, nil
-	}
 	v, ok := m.Get(name)
-	if !ok {
+	if name == "" || !ok || v.Type() == pcommon.ValueTypeEmpty {
 		return nil, nil
 	}
 	switch v.Type() {
-	case pcommon.ValueTypeEmpty:
-		return nil, nil
 	case pcommon.ValueTypeStr:
 		if s := strings.TrimSpace(v.Str()); s != "" {
 			return []string{s}, nil

@@ -182,15 +182,12 @@ func (j *incidentJoiner) lookup(ctx context.Context, id string) (string, error) 
 // incident holds the members of microsoft.graph.security.incident we use.
 type incident struct {
 	ID                 flexString `json:"id"`
-	DisplayName        *string    `json:"displayName"`
+	DisplayName        string     `json:"displayName"`
 	LastUpdateDateTime string     `json:"lastUpdateDateTime"`
 }
 
 func (i *incident) name() string {
-	if i.DisplayName == nil {
-		return ""
-	}
-	return strings.TrimSpace(*i.DisplayName)
+	return strings.TrimSpace(i.DisplayName)
 }
 
 // flexString decodes a JSON string or number as alerts' incidentId is read.
