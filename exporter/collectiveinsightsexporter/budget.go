@@ -1,6 +1,9 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
-import "time"
+import (
+	"cmp"
+	"time"
+)
 
 // utcDay returns the number of the UTC day of t (days since 1970-01-01).
 func utcDay(t time.Time) int64 {
@@ -23,11 +26,7 @@ type dailyBudget struct {
 }
 
 func newDailyBudget(limit int) *dailyBudget {
-	ref := limit
-	if ref == 0 {
-		ref = documentedDailyCap
-	}
-	return &dailyBudget{limit: limit, warnAt: ref * 8 / 10}
+	return &dailyBudget{limit: limit, warnAt: cmp.Or(limit, documentedDailyCap) * 8 / 10}
 }
 
 func (b *dailyBudget) roll(day int64) {

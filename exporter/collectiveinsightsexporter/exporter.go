@@ -1,6 +1,7 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,10 +75,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*ciExporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	command, version := set.BuildInfo.Command, set.BuildInfo.Version
-	if command == "" {
-		command = "otelcol"
-	}
+	command, version := cmp.Or(set.BuildInfo.Command, "otelcol"), set.BuildInfo.Version
 	e := &ciExporter{
 		cfg:       cfg,
 		settings:  set,
