@@ -169,9 +169,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 		mitre:      mitre[:min(len(mitre), maxMitreCodes)],
 	}
 	rec.detection.Name = clip(f.title)
-	if rec.detection.ID == "" {
-		rec.detection.ID = clip(f.detectorID)
-	}
+	rec.detection.ID = cmp.Or(rec.detection.ID, clip(f.detectorID))
 	if malware := clip(f.malware); malware != "" {
 		rec.malwares = []string{malware}
 	}

@@ -1,6 +1,7 @@
 package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -269,17 +270,12 @@ func graphErrorMessage(resp *http.Response) string {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	msg := ""
+	msg := strings.TrimSpace(string(data))
 	if json.Unmarshal(data, &e) == nil && (e.Error.Code != "" || e.Error.Message != "") {
 		msg = strings.TrimSpace(e.Error.Code + ": " + e.Error.Message)
-	} else {
-		msg = strings.TrimSpace(string(data))
 	}
 	if len(msg) > 512 {
 		msg = msg[:512] + "…"
 	}
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
-	return strings.ToValidUTF8(msg, "?")
+	return strings.ToValidUTF8(cmp.Or(msg, http.StatusText(resp.StatusCode)), "?")
 }

@@ -1,6 +1,7 @@
 package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver"
 
 import (
+	"cmp"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -60,10 +61,7 @@ func extractIndicators(alert pcommon.Map, dst []indicator) []indicator {
 
 func evidenceIndicators(ev pcommon.Map, set *indSet) {
 	kind := evidenceKind(strValue(ev, "@odata.type"))
-	verdict := strValue(ev, "verdict")
-	if verdict == "" {
-		verdict = unknownVerdict
-	}
+	verdict := cmp.Or(strValue(ev, "verdict"), unknownVerdict)
 	switch kind {
 	case "fileEvidence":
 		if fd, ok := mapValue(ev, "fileDetails"); ok {
