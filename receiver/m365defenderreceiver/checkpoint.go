@@ -166,15 +166,16 @@ type checkpointStore struct {
 
 func (s *checkpointStore) chunkKey(n int) string { return s.key + ".seen." + strconv.Itoa(n) }
 
+// load returns the stored checkpoint, or a new one when none is stored.
 func (s *checkpointStore) load(ctx context.Context) (*checkpoint, error) {
+	c := newCheckpoint()
 	if s.client == nil {
-		return nil, nil
+		return c, nil
 	}
 	data, err := s.client.Get(ctx, s.key)
 	if err != nil {
 		return nil, err
 	}
-	var c *checkpoint
 	if data != nil {
 		if c, err = unmarshalCheckpoint(data); err != nil {
 			return nil, err
@@ -189,9 +190,6 @@ func (s *checkpointStore) load(ctx context.Context) (*checkpoint, error) {
 			break
 		}
 		s.chunks = n + 1
-		if c == nil {
-			c = newCheckpoint()
-		}
 		if !readSeenRecords(chunk, c.seen) {
 			return c, errors.New("decoding checkpoint: corrupt emitted-versions chunk")
 		}

@@ -149,9 +149,6 @@ func (r *defenderReceiver) setup(ctx context.Context, host component.Host) error
 			"it then reads initial_lookback again (see \"Resetting or backfilling the checkpoint\" in the receiver README)",
 			r.store.key, cfg.Storage, err, r.set.ID.Name())
 	}
-	if st == nil {
-		st = newCheckpoint()
-	}
 	r.state = st
 	if !st.cursor.IsZero() {
 		r.cursorNanos.Store(st.cursor.UnixNano())
