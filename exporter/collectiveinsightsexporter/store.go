@@ -129,6 +129,10 @@ func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (i
 				}
 			}
 			if len(buf) == 0 {
+				if snapshot {
+					// Full chunks: sized once, not grown by append (~5x the snapshot in garbage).
+					buf = make([]byte, 0, maxChunkBytes)
+				}
 				buf = binary.LittleEndian.AppendUint64(buf, uint64(it.ts))
 				bufTS = it.ts
 			}

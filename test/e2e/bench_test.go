@@ -360,7 +360,7 @@ func saveProfile(t *testing.T, addr, what, file string) {
 func memStats(t *testing.T, addr string) string {
 	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
 	if err != nil {
-		t.Errorf("pprof heap: %v", err)
+		t.Logf("pprof heap: %v", err) // e.g. before the extension listens
 		return ""
 	}
 	defer resp.Body.Close()
