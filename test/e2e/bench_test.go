@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -59,8 +60,9 @@ import (
 //     (a full queue then refuses the page and the receiver's poll fails and
 //     is retried), e.g. BENCH_QUEUE_SIZE=5000 BENCH_QUEUE_BLOCK=0 is the
 //     production config's queue.
-//   - BENCH_CONSUMERS: sending_queue.num_consumers (default 10): each
-//     consumer holds one queued page while it is submitted.
+//   - BENCH_CONSUMERS: sending_queue.num_consumers (default 4, as the
+//     production config): each consumer holds one queued page while it is
+//     submitted.
 //   - BENCH_DEDUP_MAX: the exporter's dedup_max_entries (default: its default,
 //     1,000,000), to show how much of the peak RSS is the de-dup set.
 //   - BENCH_HWM_LOG: "1" logs, each time the peak RSS (VmHWM) has risen by
@@ -307,9 +309,7 @@ func patchConfig(t *testing.T, path, addr string, queueSize, memLimitMiB int) {
 		repl = append(repl, [2]string{"      queue_size: 100000\n",
 			fmt.Sprintf("      queue_size: %d\n      block_on_overflow: %t\n", queueSize, os.Getenv("BENCH_QUEUE_BLOCK") != "0")})
 	}
-	if n := os.Getenv("BENCH_CONSUMERS"); n != "" {
-		repl = append(repl, [2]string{"      storage: file_storage\n", "      storage: file_storage\n      num_consumers: " + n + "\n"})
-	}
+	repl = append(repl, [2]string{"      storage: file_storage\n", "      storage: file_storage\n      num_consumers: " + cmp.Or(os.Getenv("BENCH_CONSUMERS"), "4") + "\n"})
 	for _, r := range repl {
 		require.Contains(t, s, r[0], "the harness's collector config changed shape")
 		s = strings.Replace(s, r[0], r[1], 1)
