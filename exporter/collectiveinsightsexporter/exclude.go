@@ -2,6 +2,7 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/contract"
@@ -55,9 +56,6 @@ func (ex *excluder) excluded(typ, value, urlHost string, hostIsIP bool) bool {
 	case contract.TypeDomain:
 		return ex.excludedDomain(value)
 	case contract.TypeURL:
-		if urlHost == "" {
-			return false
-		}
 		if hostIsIP {
 			return ex.excludedIP(urlHost)
 		}
@@ -68,28 +66,15 @@ func (ex *excluder) excluded(typ, value, urlHost string, hostIsIP bool) bool {
 
 func (ex *excluder) excludedIP(value string) bool {
 	addr, ok := ioc.IP(value)
-	if !ok {
-		return false
-	}
-	for _, p := range ex.prefixes {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return ok && slices.ContainsFunc(ex.prefixes, func(p netip.Prefix) bool { return p.Contains(addr) })
 }
 
 // excludedDomain reports whether d is or is under an excluded domain.
 func (ex *excluder) excludedDomain(d string) bool {
-	for d != "" {
+	for ; d != ""; _, d, _ = strings.Cut(d, ".") {
 		if _, ok := ex.domains[d]; ok {
 			return true
 		}
-		i := strings.IndexByte(d, '.')
-		if i < 0 {
-			return false
-		}
-		d = d[i+1:]
 	}
 	return false
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -403,10 +404,5 @@ func isGlobal(a netip.Addr) bool {
 	if a.Is6() && !globalUnicast6.Contains(a) {
 		return false
 	}
-	for _, p := range notGlobal {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(notGlobal, func(p netip.Prefix) bool { return p.Contains(a) })
 }

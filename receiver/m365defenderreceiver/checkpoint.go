@@ -61,11 +61,10 @@ type skippedAlert struct {
 // addSkipped records sk unless it is already recorded (same id and version,
 // or the same place for an alert whose id could not be read).
 func (c *checkpoint) addSkipped(sk skippedAlert) bool {
-	for _, o := range c.skipped {
-		if sk.ID != "unknown" && o.ID == sk.ID && o.Version == sk.Version ||
-			sk.ID == "unknown" && o.Slice.Equal(sk.Slice) && o.Index == sk.Index {
-			return false
-		}
+	if slices.ContainsFunc(c.skipped, func(o skippedAlert) bool {
+		return sk.ID != "unknown" && o.ID == sk.ID && o.Version == sk.Version || sk.ID == "unknown" && o.Slice.Equal(sk.Slice) && o.Index == sk.Index
+	}) {
+		return false
 	}
 	c.skipped = append(c.skipped, sk)
 	if len(c.skipped) > maxSkipped {

@@ -2,6 +2,7 @@ package m365defenderreceiver // import "github.com/defender-ci/otelcol-defender-
 
 import (
 	"cmp"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -221,10 +222,5 @@ var specialUseSuffixes = []string{
 
 // specialUseDomain reports whether d is a special- or private-use name.
 func specialUseDomain(d string) bool {
-	for _, suf := range specialUseSuffixes {
-		if strings.HasSuffix(d, suf) || d == suf[1:] {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(specialUseSuffixes, func(suf string) bool { return strings.HasSuffix(d, suf) || d == suf[1:] })
 }
