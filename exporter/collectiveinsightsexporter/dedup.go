@@ -2,6 +2,7 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 
 import (
 	"iter"
+	"maps"
 	"math/bits"
 	"slices"
 )
@@ -49,10 +50,7 @@ func (g *dedupGen) close() {
 
 // keysOf returns m's keys, sorted, in a slice of exactly their number.
 func keysOf(m map[uint64]struct{}) []uint64 {
-	keys := make([]uint64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
+	keys := slices.AppendSeq(make([]uint64, 0, len(m)), maps.Keys(m))
 	slices.Sort(keys)
 	return keys
 }

@@ -3,7 +3,6 @@ package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-def
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"math"
 
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
@@ -64,12 +63,8 @@ func (e *entry) appendJSON(buf []byte) []byte {
 // appendJSON appends v's JSON, without HTML escaping: it would bloat "<>&" in titles.
 func appendJSON(buf []byte, v any) []byte {
 	b := bytes.NewBuffer(buf)
-	_ = newJSONEncoder(b).Encode(v) // cannot fail: only strings, bools and slices of them
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-}
-
-func newJSONEncoder(w io.Writer) *json.Encoder {
-	je := json.NewEncoder(w)
+	je := json.NewEncoder(b)
 	je.SetEscapeHTML(false)
-	return je
+	_ = je.Encode(v) // cannot fail: only strings, bools and slices of them
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

@@ -371,21 +371,12 @@ func (e *ciExporter) probeRequest(ctx context.Context, first *entry, br *badRequ
 			continue
 		}
 		s.budget--
+		// sendBatch rejects p if it gets a 400 (s.probed: no nested probe).
 		batch := []*entry{p}
-		err := e.post(ctx, e.enc.appendBody(nil, batch))
-		var pbr *badRequestError
-		switch {
-		case err == nil:
-			e.markSent(ctx, batch, s)
-			return nil
-		case errors.As(err, &pbr):
-			s.rejected = append(s.rejected, p)
-			s.messages = append(s.messages, pbr.message)
-			p.state = stateRejected
-			records[p.rec] = true
-		default:
+		if err := e.sendBatch(ctx, batch, e.enc.appendBody(nil, batch), s); err != nil || p.state == stateSent {
 			return err
 		}
+		records[p.rec] = true
 	}
 	if len(records) >= 2 {
 		return requestAtFault(br)
@@ -395,12 +386,7 @@ func (e *ciExporter) probeRequest(ctx context.Context, first *entry, br *badRequ
 
 // unsent returns the entries of batch still pending (a probe may settle some).
 func unsent(batch []*entry) []*entry {
-	for _, en := range batch {
-		if en.state != statePending {
-			return slices.DeleteFunc(slices.Clone(batch), func(en *entry) bool { return en.state != statePending })
-		}
-	}
-	return batch
+	return slices.DeleteFunc(slices.Clone(batch), func(en *entry) bool { return en.state != statePending })
 }
 
 // dropRejected drops, logs and counts the entries the service rejected alone.

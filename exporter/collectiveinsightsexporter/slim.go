@@ -1,11 +1,9 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -38,18 +36,14 @@ func (q *queuedLogsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) erro
 func (e *ciExporter) queuedForm(ctx context.Context, ld plog.Logs) plog.Logs {
 	entries, _ := e.mapLogs(ctx, ld)
 	out := logrecords.NewAppender()
-	var buf bytes.Buffer
-	je := newJSONEncoder(&buf)
+	var buf []byte
 	idx, i := 0, 0
 	for r := range logrecords.All(ld) {
 		if i < len(entries) && entries[i].rec.idx == idx {
 			s := out.Append(r).Attributes().PutEmptySlice(queuedEntriesAttr)
 			for ; i < len(entries) && entries[i].rec.idx == idx; i++ {
-				buf.Reset()
-				fmt.Fprintf(&buf, "%016x", entries[i].key)
-				c := entries[i].ciEntry()
-				_ = je.Encode(&c) // cannot fail: see appendJSON
-				s.AppendEmpty().SetStr(strings.TrimSuffix(buf.String(), "\n"))
+				buf = entries[i].appendJSON(fmt.Appendf(buf[:0], "%016x", entries[i].key))
+				s.AppendEmpty().SetStr(string(buf))
 			}
 		}
 		idx++

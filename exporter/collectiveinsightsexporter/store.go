@@ -110,37 +110,31 @@ func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (i
 	var ops []*storage.Operation
 	var buf []byte // a chunk: ts, then keys
 	var bufTS int64
-	var err error
 	flush := func() {
 		ops = append(ops, storage.SetOperation(chunkKey(m.Next), buf))
 		m.Next++
 		buf = nil
 	}
 	oldFirst, oldNext := m.First, m.Next
-	if items != nil {
-		for it := range items {
-			if len(buf) > 0 && (it.ts != bufTS || len(buf)+keyBytes > maxChunkBytes) {
-				flush()
-				if len(ops) >= batchChunks {
-					if err = s.client.Batch(ctx, ops...); err != nil {
-						break
-					}
-					ops = ops[:0]
+	for it := range items {
+		if len(buf) > 0 && (it.ts != bufTS || len(buf)+keyBytes > maxChunkBytes) {
+			flush()
+			if len(ops) >= batchChunks {
+				if err := s.client.Batch(ctx, ops...); err != nil {
+					return err
 				}
+				ops = ops[:0]
 			}
-			if len(buf) == 0 {
-				if snapshot {
-					// Full chunks: sized once, not grown by append (~5x the snapshot in garbage).
-					buf = make([]byte, 0, maxChunkBytes)
-				}
-				buf = binary.LittleEndian.AppendUint64(buf, uint64(it.ts))
-				bufTS = it.ts
-			}
-			buf = binary.LittleEndian.AppendUint64(buf, it.key)
 		}
-	}
-	if err != nil {
-		return err
+		if len(buf) == 0 {
+			if snapshot {
+				// Full chunks: sized once, not grown by append (~5x the snapshot in garbage).
+				buf = make([]byte, 0, maxChunkBytes)
+			}
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(it.ts))
+			bufTS = it.ts
+		}
+		buf = binary.LittleEndian.AppendUint64(buf, it.key)
 	}
 	if len(buf) > 0 {
 		flush()

@@ -165,27 +165,18 @@ func (cfg *Config) Validate() error {
 
 // checkFilterBalanced refuses a filter whose parentheses or quotes do not
 // balance: "a) or (b" would escape the window's "<window> and (<filter>)".
+// A quote escaped by doubling leaves and re-enters the literal at once.
 func checkFilterBalanced(f string) error {
 	depth := 0
 	inString := false
 	for i := 0; i < len(f); i++ {
-		c := f[i]
-		if inString {
-			if c == '\'' {
-				if i+1 < len(f) && f[i+1] == '\'' {
-					i++ // an escaped quote
-					continue
-				}
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '\'':
-			inString = true
-		case '(':
+		switch c := f[i]; {
+		case c == '\'':
+			inString = !inString
+		case inString:
+		case c == '(':
 			depth++
-		case ')':
+		case c == ')':
 			depth--
 			if depth < 0 {
 				return fmt.Errorf("%q closes a parenthesis it did not open (at byte %d); the clause must stay inside the window's \"and (…)\"", f, i)
@@ -203,20 +194,17 @@ func checkFilterBalanced(f string) error {
 
 func (cfg *Config) credentialKinds() []string {
 	var kinds []string
-	if cfg.ClientSecret != "" {
-		kinds = append(kinds, "client_secret")
-	}
-	if cfg.ClientCertificatePath != "" {
-		kinds = append(kinds, "client_certificate_path")
-	}
-	if cfg.ManagedIdentity != nil {
-		kinds = append(kinds, "managed_identity")
-	}
-	if cfg.WorkloadIdentity != nil {
-		kinds = append(kinds, "workload_identity")
-	}
-	if cfg.ClientConfig.Auth.HasValue() {
-		kinds = append(kinds, "auth")
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{"client_secret", cfg.ClientSecret != ""}, {"client_certificate_path", cfg.ClientCertificatePath != ""},
+		{"managed_identity", cfg.ManagedIdentity != nil}, {"workload_identity", cfg.WorkloadIdentity != nil},
+		{"auth", cfg.ClientConfig.Auth.HasValue()},
+	} {
+		if k.set {
+			kinds = append(kinds, k.name)
+		}
 	}
 	return kinds
 }

@@ -50,10 +50,6 @@ var defaultRetry = retrySettings{
 	maxRetryAfter:   10 * time.Minute,
 }
 
-func (rs retrySettings) newBackoff() *backoff.ExponentialBackOff {
-	return retry.NewBackoff(rs.initialInterval, rs.maxInterval)
-}
-
 // graphClient sends GET requests to Graph with bearer tokens, rate limiting
 // and the retry policy of the README.
 type graphClient struct {
@@ -66,7 +62,7 @@ type graphClient struct {
 	logger  *zap.Logger
 	tel     *metadata.TelemetryBuilder
 	sleep   func(ctx context.Context, d time.Duration) error
-	body    []byte // the last response body, reused: no page-sized garbage per page
+	body    []byte // the last successful response body, reused (no page-sized garbage per page); valid until the next get
 	maxBody int64  // maxResponseBytes; tests shrink it
 }
 
@@ -112,7 +108,7 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		return nil, fmt.Errorf("refusing to send a request to %s://%s: not the configured Graph endpoint", u.Scheme, u.Host)
 	}
 	refreshed := false
-	bo := g.retry.newBackoff()
+	bo := retry.NewBackoff(g.retry.initialInterval, g.retry.maxInterval)
 	for attempt := 1; ; attempt++ {
 		if g.limiter != nil {
 			if err := g.limiter.Wait(ctx); err != nil {
@@ -238,9 +234,6 @@ func (g *graphClient) oversize(ctx context.Context, u *url.URL, size int64) erro
 	g.body = nil
 	return fmt.Errorf("GET %s: %w (more than %d bytes, at least %d sent); it is read again with a smaller $top", u.Path, errOversize, g.maxBody, size)
 }
-
-// lastBody is the last successful response's body, valid until the next get.
-func (g *graphClient) lastBody() []byte { return g.body }
 
 // readBody reads r into g.body. It grows by append's quarter, not by
 // bytes.Buffer's doubling: the buffer kept after a backlog is at most ~1.25x

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/defender-ci/otelcol-defender-ci/internal/retry"
 	"github.com/defender-ci/otelcol-defender-ci/receiver/m365defenderreceiver/internal/metadata"
 )
 
@@ -96,7 +97,7 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 			switch {
 			case ctx.Err() != nil:
 				return res, err
-			case errors.Is(err, errOversize), errors.Is(err, errMalformedPage) && collectionPage.Match(r.graph.lastBody()):
+			case errors.Is(err, errOversize), errors.Is(err, errMalformedPage) && collectionPage.Match(r.graph.body):
 				oversize := errors.Is(err, errOversize)
 				if l.top == 1 && !l.splittable() {
 					// Undecodable even alone, over its time slice: skip it.
@@ -230,7 +231,7 @@ var poisonVersion = regexp.MustCompile(`"lastUpdateDateTime"\s*:\s*"([^"\\]{1,64
 // even alone, so that it no longer blocks the alerts after it.
 func (r *defenderReceiver) skipPoison(ctx context.Context, w window, index int, cause error) {
 	sk := skippedAlert{ID: "unknown", Slice: w.start, Index: index}
-	if body := r.graph.lastBody(); len(body) > 0 {
+	if body := r.graph.body; len(body) > 0 {
 		head := body[:min(len(body), 64<<10)]
 		if m := poisonID.FindSubmatch(head); m != nil {
 			sk.ID = string(m[1])
@@ -265,9 +266,9 @@ func queryEscape(s string) string {
 }
 
 // fetchPage GETs and decodes one page; a malformed page is read again with
-// backoff when retry is set (not while searching for a poison alert).
-func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry bool) (plog.Logs, pageInfo, error) {
-	bo := r.retry.newBackoff()
+// backoff when reread is set (not while searching for a poison alert).
+func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, reread bool) (plog.Logs, pageInfo, error) {
+	bo := retry.NewBackoff(r.retry.initialInterval, r.retry.maxInterval)
 	var malformed error
 	for attempt := 1; ; attempt++ {
 		body, err := r.graph.get(ctx, pageURL, alertsPermission)
@@ -295,7 +296,7 @@ func (r *defenderReceiver) fetchPage(ctx context.Context, pageURL string, retry 
 		}
 		r.tel.M365DefenderFailedPages.Add(ctx, 1, failMalformed.attr())
 		malformed = fmt.Errorf("page malformed after %d attempt(s): %w", attempt, err)
-		if !retry || attempt >= r.retry.maxAttempts {
+		if !reread || attempt >= r.retry.maxAttempts {
 			return plog.Logs{}, pageInfo{}, malformed
 		}
 		d := bo.NextBackOff()
