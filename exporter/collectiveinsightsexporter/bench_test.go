@@ -57,7 +57,7 @@ func BenchmarkMapAndEncode(b *testing.B) {
 		entries = entries[:0]
 		idx := 0
 		for r := range logrecords.All(ld) {
-			entries, _, _ = m.mapRecord(r.Log, tenantOf(r.Resource), idx, entries)
+			entries, _ = m.mapRecord(r.Log, tenantOf(r.Resource), idx, entries, &mapStats{})
 			idx++
 		}
 		ptrs = ptrs[:0]
@@ -80,7 +80,7 @@ func mappedEntries(cfg *Config, ld plog.Logs) []*entry {
 	var entries []entry
 	idx := 0
 	for r := range logrecords.All(ld) {
-		entries, _, _ = m.mapRecord(r.Log, tenantOf(r.Resource), idx, entries)
+		entries, _ = m.mapRecord(r.Log, tenantOf(r.Resource), idx, entries, &mapStats{})
 		idx++
 	}
 	ptrs := make([]*entry, len(entries))

@@ -185,12 +185,11 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 	var noIndicators, invalid int
 	var st mapStats
 	for r := range logrecords.All(ld) {
-		var s mapStats
 		var err error
 		if q, ok := r.Log.Attributes().Get(queuedEntriesAttr); ok && q.Type() == pcommon.ValueTypeSlice {
-			entries, s = appendQueued(q.Slice(), idx, entries)
+			entries = appendQueued(q.Slice(), idx, entries, &st)
 		} else {
-			entries, s, err = e.mapper.mapRecord(r.Log, tenantOf(r.Resource), idx, entries)
+			entries, err = e.mapper.mapRecord(r.Log, tenantOf(r.Resource), idx, entries, &st)
 		}
 		switch {
 		case err == nil:
@@ -200,10 +199,6 @@ func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
 			invalid++
 			e.logger.Debug("skipping a log record with unusable attributes", zap.Error(err), zap.Int("record_index", idx))
 		}
-		st.invalidIndicators += s.invalidIndicators
-		st.notPublic += s.notPublic
-		st.excluded += s.excluded
-		st.verdict += s.verdict
 		idx++
 	}
 	if st.invalidIndicators > 0 {

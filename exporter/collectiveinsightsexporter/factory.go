@@ -35,22 +35,6 @@ func NewFactory() exporter.Factory {
 	)
 }
 
-// defaultAttributes returns the m365_defender receiver's attribute names.
-func defaultAttributes() AttributesConfig {
-	return AttributesConfig{
-		Indicators:      contract.AttrIndicators,
-		IncidentID:      contract.AttrIncidentID,
-		IncidentName:    contract.AttrIncidentName,
-		AlertID:         contract.AttrAlertID,
-		Title:           contract.AttrTitle,
-		ServiceSource:   contract.AttrServiceSource,
-		DetectionSource: contract.AttrDetectionSource,
-		DetectorID:      contract.AttrDetectorID,
-		MitreTechniques: contract.AttrMitreTechniques,
-		ThreatFamily:    contract.AttrThreatFamily,
-	}
-}
-
 func createDefaultConfig() component.Config {
 	clientConfig := confighttp.NewDefaultClientConfig()
 	clientConfig.Endpoint = defaultEndpoint
@@ -64,7 +48,19 @@ func createDefaultConfig() component.Config {
 		DedupWindow:     defaultDedupWindow,
 		DedupMaxEntries: 1_000_000,
 		StripURLQuery:   true,
-		Attributes:      defaultAttributes(),
+		// The m365_defender receiver's attribute names.
+		Attributes: AttributesConfig{
+			Indicators:      contract.AttrIndicators,
+			IncidentID:      contract.AttrIncidentID,
+			IncidentName:    contract.AttrIncidentName,
+			AlertID:         contract.AttrAlertID,
+			Title:           contract.AttrTitle,
+			ServiceSource:   contract.AttrServiceSource,
+			DetectionSource: contract.AttrDetectionSource,
+			DetectorID:      contract.AttrDetectorID,
+			MitreTechniques: contract.AttrMitreTechniques,
+			ThreatFamily:    contract.AttrThreatFamily,
+		},
 	}
 }
 

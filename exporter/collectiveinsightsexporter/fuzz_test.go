@@ -49,7 +49,7 @@ func FuzzMapRecord(f *testing.F) {
 		attrs.PutStr(contract.AttrAlertID, "alert")
 		attrs.PutStr(contract.AttrTitle, title)
 		lr.SetTimestamp(plogTimestamp(ts))
-		entries, _, err := m.mapRecord(lr, "", 0, nil)
+		entries, err := m.mapRecord(lr, "", 0, nil, &mapStats{})
 		if err != nil {
 			if len(entries) != 0 {
 				t.Fatalf("error %v with %d entries", err, len(entries))

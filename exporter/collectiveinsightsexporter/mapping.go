@@ -71,7 +71,7 @@ const (
 	stateRejected // rejected alone; dropped unless the request was at fault
 )
 
-// mapStats counts what mapRecord skipped inside a record.
+// mapStats counts what mapRecord skipped inside records.
 type mapStats struct {
 	invalidIndicators int
 	notPublic         int
@@ -117,26 +117,25 @@ func newMapper(cfg *Config) *mapper {
 
 var errNoIndicators = errors.New("record has no indicators")
 
-// mapRecord appends the entries of one record to out, never mutating lr; on
-// errNoIndicators or unusable attributes out is returned unchanged.
-func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entry) ([]entry, mapStats, error) {
-	var st mapStats
+// mapRecord appends the entries of one record to out and counts the skipped
+// ones in st, never mutating lr; on errNoIndicators or unusable attributes out is returned unchanged.
+func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entry, st *mapStats) ([]entry, error) {
 	attrs := lr.Attributes()
 	indV, ok := attrs.Get(m.attrs.Indicators)
 	if !ok {
-		return out, st, errNoIndicators
+		return out, errNoIndicators
 	}
 	var inds pcommon.Slice
 	switch indV.Type() {
 	case pcommon.ValueTypeEmpty:
-		return out, st, errNoIndicators
+		return out, errNoIndicators
 	case pcommon.ValueTypeSlice:
 		inds = indV.Slice()
 	default:
-		return out, st, fmt.Errorf("attribute %q: want a slice of maps, got %s", m.attrs.Indicators, indV.Type())
+		return out, fmt.Errorf("attribute %q: want a slice of maps, got %s", m.attrs.Indicators, indV.Type())
 	}
 	if inds.Len() == 0 {
-		return out, st, errNoIndicators
+		return out, errNoIndicators
 	}
 
 	var f struct{ incidentID, alertID, incidentName, incidentType, sourceType, detectorID, title, malware string }
@@ -150,16 +149,16 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 	} {
 		var err error
 		if *a.dst, err = stringAttr(attrs, a.name); err != nil {
-			return out, st, err
+			return out, err
 		}
 	}
 	mitre, err := stringsAttr(attrs, m.attrs.MitreTechniques)
 	if err != nil {
-		return out, st, err
+		return out, err
 	}
 	f.incidentID, f.incidentName = cmp.Or(f.incidentID, f.alertID), cmp.Or(f.incidentName, f.title)
 	if f.incidentID == "" {
-		return out, st, fmt.Errorf("neither %q nor %q is set", m.attrs.IncidentID, m.attrs.AlertID)
+		return out, fmt.Errorf("neither %q nor %q is set", m.attrs.IncidentID, m.attrs.AlertID)
 	}
 	rec := &recordInfo{
 		idx:        idx,
@@ -183,7 +182,7 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 	}
 	rec.timestamp = string(t.UTC().Truncate(time.Second).AppendFormat(make([]byte, 0, len(timestampLayout)), timestampLayout))
 
-	start := len(out)
+	invalidBefore := st.invalidIndicators
 	for i := 0; i < inds.Len(); i++ {
 		e, urlHost, hostIsIP, skip := m.mapIndicator(inds.At(i))
 		switch skip {
@@ -209,10 +208,10 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 		e.key = dedupKey(e.iocType, e.value, rec.incident.ID, tenant)
 		out = append(out, e)
 	}
-	if len(out) == start && st.invalidIndicators > 0 && st.notPublic == 0 && st.excluded == 0 && st.verdict == 0 {
-		return out, st, fmt.Errorf("attribute %q: none of its %d indicators is usable", m.attrs.Indicators, inds.Len())
+	if st.invalidIndicators-invalidBefore == inds.Len() {
+		return out, fmt.Errorf("attribute %q: none of its %d indicators is usable", m.attrs.Indicators, inds.Len())
 	}
-	return out, st, nil
+	return out, nil
 }
 
 // mapIndicator reads and normalises one indicator (for a URL also its host);

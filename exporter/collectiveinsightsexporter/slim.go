@@ -53,8 +53,7 @@ func (e *ciExporter) queuedForm(ctx context.Context, ld plog.Logs) plog.Logs {
 
 // appendQueued appends the entries of a queued record (idx in the push);
 // malformed ones (a corrupted queue) count as invalid indicators.
-func appendQueued(s pcommon.Slice, idx int, out []entry) ([]entry, mapStats) {
-	var st mapStats
+func appendQueued(s pcommon.Slice, idx int, out []entry, st *mapStats) []entry {
 	rec := &recordInfo{idx: idx}
 	for i := 0; i < s.Len(); i++ {
 		v := s.At(i).Str()
@@ -65,5 +64,5 @@ func appendQueued(s pcommon.Slice, idx int, out []entry) ([]entry, mapStats) {
 		}
 		out = append(out, entry{rec: rec, key: key, raw: v[16:], ind: i})
 	}
-	return out, st
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -70,13 +69,7 @@ func (j *incidentJoiner) list(ctx context.Context, w window) {
 		n, nextLink, err := j.listPage(ctx, next, w)
 		listed += n
 		if err == nil && nextLink != "" {
-			u, perr := url.Parse(nextLink)
-			switch {
-			case perr != nil || !j.graph.sameOrigin(u):
-				err = errors.New("@odata.nextLink is not on the configured Graph endpoint")
-			case followed[nextLink]:
-				err = errors.New("@odata.nextLink repeats an earlier page")
-			}
+			_, err = j.graph.checkNextLink(nextLink, w, followed)
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -143,8 +143,8 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 			return res, nil
 		}
 		if info.nextLink != "" {
-			if err := r.checkNextLink(ctx, w, info.nextLink, visited); err != nil {
-				return res, err
+			if reason, err := r.graph.checkNextLink(info.nextLink, w, visited); err != nil {
+				return res, r.pageError(ctx, reason, w, err)
 			}
 			next, skipping = info.nextLink, false
 			continue
@@ -192,23 +192,23 @@ func (r *defenderReceiver) checkPage(ctx context.Context, w window, top int, log
 	return nil
 }
 
-// checkNextLink allows a nextLink only to the Graph origin (the token goes
-// nowhere else) and once per window (a repeat would loop for ever).
-func (r *defenderReceiver) checkNextLink(ctx context.Context, w window, link string, visited map[string]bool) error {
+// checkNextLink allows a nextLink of a list read for w only to the Graph
+// origin (the token goes nowhere else) and once (a repeat would loop for ever).
+func (g *graphClient) checkNextLink(link string, w window, followed map[string]bool) (pageFailure, error) {
 	u, perr := url.Parse(link)
-	if perr != nil || !r.graph.sameOrigin(u) {
+	if perr != nil || !g.sameOrigin(u) {
 		host := ""
 		if u != nil {
 			host = u.Scheme + "://" + u.Host
 		}
-		return r.pageError(ctx, failForeignNextLink, w, fmt.Errorf("refusing to follow @odata.nextLink to %q: not the configured Graph endpoint %s (the bearer token goes nowhere else); the window [%s, %s) is read again next poll",
-			host, r.graph.base.Scheme+"://"+r.graph.base.Host, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
+		return failForeignNextLink, fmt.Errorf("refusing to follow @odata.nextLink to %q: not the configured Graph endpoint %s (the bearer token goes nowhere else); window [%s, %s)",
+			host, g.base.Scheme+"://"+g.base.Host, w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat))
 	}
-	if visited[link] {
-		return r.pageError(ctx, failRepeatedNextLink, w, fmt.Errorf("Graph returned an @odata.nextLink already followed in window [%s, %s): following it would loop",
-			w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat)))
+	if followed[link] {
+		return failRepeatedNextLink, fmt.Errorf("Graph returned an @odata.nextLink already followed in window [%s, %s): following it would loop",
+			w.start.Format(windowTimeFormat), w.end.Format(windowTimeFormat))
 	}
-	return nil
+	return "", nil
 }
 
 // truncated counts and logs a 1 ms window with more versions than $skip reaches.
