@@ -55,10 +55,7 @@ func (b *dailyBudget) release(n int) {
 // warning threshold is first crossed that day.
 func (b *dailyBudget) commit(day int64, n int) bool {
 	b.release(n)
-	if day != b.day {
-		// The reservation was made yesterday: count it for the new day.
-		b.roll(day)
-	}
+	b.roll(day) // a reservation made yesterday counts for the new day
 	b.count += n
 	if !b.warned && b.count >= b.warnAt {
 		b.warned = true

@@ -190,11 +190,7 @@ func (c *dedupCache) evict(now int64) {
 		c.total -= g.len()
 		drop++
 	}
-	if drop > 0 {
-		n := copy(c.gens, c.gens[drop:])
-		clear(c.gens[n:])
-		c.gens = c.gens[:n]
-	}
+	c.gens = slices.Delete(c.gens, 0, drop) // clears the tail: dropped generations are freed
 }
 
 func (c *dedupCache) len() int { return c.total }
@@ -203,11 +199,7 @@ func (c *dedupCache) len() int { return c.total }
 // the caller's lock is released: closed generations are never written again,
 // and the current one's keys are copied here.
 func (c *dedupCache) snapshot(now int64) iter.Seq[dedupItem] {
-	type frozen struct {
-		start int64
-		keys  []uint64
-	}
-	var gens []frozen
+	var gens []dedupGen // closed copies
 	for _, g := range c.gens {
 		if now-g.start >= c.window {
 			continue
@@ -216,11 +208,11 @@ func (c *dedupCache) snapshot(now int64) iter.Seq[dedupItem] {
 		if g.keys != nil {
 			keys = keysOf(g.keys)
 		}
-		gens = append(gens, frozen{start: g.start, keys: keys})
+		gens = append(gens, dedupGen{start: g.start, sorted: keys})
 	}
 	return func(yield func(dedupItem) bool) {
 		for _, g := range gens {
-			for _, key := range g.keys {
+			for _, key := range g.sorted {
 				if !yield(dedupItem{key: key, ts: g.start}) {
 					return
 				}

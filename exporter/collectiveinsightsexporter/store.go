@@ -95,12 +95,10 @@ func (s *stateStore) load(ctx context.Context, visit func(dedupItem)) (day int64
 	return m.Day, m.Count, nil
 }
 
-// persist appends capture's items and today's count, or every compactEvery
-// appends a snapshot that replaces the older chunks; capture runs under the
-// store's lock, so a snapshot cannot miss a concurrent append. Chunks are small
-// (bbolt rewrites a whole leaf on any change) and written batchChunks at a
-// time, the last batch with the deletions and meta; chunks beyond the stored
-// meta's Next (a failed write) are never read and later overwritten.
+// persist appends capture's items (or a snapshot, see above) and today's count;
+// capture runs under the store's lock, so a snapshot cannot miss a concurrent append.
+// Chunks are small, as bbolt rewrites a whole leaf on any change; those beyond the
+// stored meta's Next (a failed write) are never read and later overwritten.
 func (s *stateStore) persist(ctx context.Context, capture func(snapshot bool) (items iter.Seq[dedupItem], day int64, count int)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

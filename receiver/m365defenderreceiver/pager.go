@@ -84,6 +84,15 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 	visited := map[string]bool{}
 	skip := 0         // items of this leaf consumed, when it is paged with $skip
 	skipping := false // next is a $skip request of ours
+	// skipOn pages on with $skip; false (after logging) at Graph's cap.
+	skipOn := func() bool {
+		if skip > maxSkip {
+			r.truncated(ctx, w, skip)
+			return false
+		}
+		next, skipping = r.windowURL(w, l.top, skip), true
+		return true
+	}
 	for {
 		if *budget <= 0 {
 			return res, r.pageError(ctx, failWindowLimit, w, fmt.Errorf("%w: %d requests spent on [%s, %s) without finishing it; what was delivered is checkpointed and the rest is read next poll in smaller windows",
@@ -103,11 +112,9 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 					// Undecodable even alone, over its time slice: skip it.
 					r.skipPoison(ctx, w, skip, err)
 					skip++
-					if skip > maxSkip {
-						r.truncated(ctx, w, skip)
+					if !skipOn() {
 						return res, nil
 					}
-					next, skipping = r.windowURL(w, 1, skip), true
 					continue
 				}
 				res.outcome, res.oversize = outcomeBadPage, oversize
@@ -149,12 +156,7 @@ func (r *defenderReceiver) readPages(ctx context.Context, l leaf, budget *int) (
 			next, skipping = info.nextLink, false
 			continue
 		}
-		if isFull {
-			if skip > maxSkip {
-				r.truncated(ctx, w, skip)
-				return res, nil
-			}
-			next, skipping = r.windowURL(w, l.top, skip), true
+		if isFull && skipOn() {
 			continue
 		}
 		return res, nil
