@@ -112,7 +112,7 @@ func (j *incidentJoiner) listPage(ctx context.Context, pageURL string, w window)
 		if json.Unmarshal(raw, &inc) != nil || inc.ID == "" {
 			continue // an incident we cannot read is looked up when one of its alerts needs it
 		}
-		j.cache.Add(string(inc.ID), cachedName{inc.name(), expires})
+		j.cache.Add(string(inc.ID), cachedName{strings.TrimSpace(inc.DisplayName), expires})
 		j.misses.Remove(string(inc.ID))
 		if t, ok := parseGraphTime(inc.LastUpdateDateTime); ok && (t.Before(w.start) || !t.Before(w.end)) {
 			outside++
@@ -169,7 +169,7 @@ func (j *incidentJoiner) lookup(ctx context.Context, id string) (string, error) 
 	if err := json.Unmarshal(body, &inc); err != nil {
 		return "", fmt.Errorf("malformed incident response: %w", err)
 	}
-	return inc.name(), nil
+	return strings.TrimSpace(inc.DisplayName), nil
 }
 
 // incident holds the members of microsoft.graph.security.incident we use.
@@ -177,10 +177,6 @@ type incident struct {
 	ID                 flexString `json:"id"`
 	DisplayName        string     `json:"displayName"`
 	LastUpdateDateTime string     `json:"lastUpdateDateTime"`
-}
-
-func (i *incident) name() string {
-	return strings.TrimSpace(i.DisplayName)
 }
 
 // flexString decodes a JSON string or number as alerts' incidentId is read.
