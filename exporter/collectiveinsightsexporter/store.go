@@ -61,11 +61,8 @@ func (s *stateStore) load(ctx context.Context, visit func(dedupItem)) (day int64
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	raw, err := s.client.Get(ctx, metaKey)
-	if err != nil {
+	if err != nil || raw == nil {
 		return 0, 0, err
-	}
-	if raw == nil {
-		return 0, 0, nil
 	}
 	var m storeMeta
 	if err := json.Unmarshal(raw, &m); err != nil || m.Version != 1 || m.First > m.Next {

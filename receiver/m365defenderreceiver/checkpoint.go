@@ -205,8 +205,7 @@ func (s *checkpointStore) save(ctx context.Context, c *checkpoint) error {
 	if err != nil {
 		return err
 	}
-	ops := make([]*storage.Operation, 0, s.chunks+1)
-	ops = append(ops, storage.SetOperation(s.key, data))
+	ops := []*storage.Operation{storage.SetOperation(s.key, data)}
 	for n := 0; n < s.chunks; n++ {
 		ops = append(ops, storage.DeleteOperation(s.chunkKey(n)))
 	}
