@@ -338,8 +338,13 @@ func CVE(v string) (string, bool) {
 // FindCVEs returns the CVE ids in text (see CVE) in order, upper-cased.
 func FindCVEs(text string) []string {
 	// The regexp has no literal prefix to search for; most texts hold no id.
-	if !strings.Contains(strings.ToLower(text), "cve-") {
-		return nil
+	// Each "-" is checked for a case-folded "cve" before it, without copying text.
+	rest := text
+	for i := strings.IndexByte(rest, '-'); i < 3 || !strings.EqualFold(rest[i-3:i], "cve"); i = strings.IndexByte(rest, '-') {
+		if i < 0 {
+			return nil
+		}
+		rest = rest[i+1:]
 	}
 	ids := cveID.FindAllString(text, -1)
 	for i, id := range ids {

@@ -32,12 +32,15 @@ var errMalformedPage = errors.New("malformed page")
 // members and elements are left out; numbers become int (when integral and
 // in range) or double; a run of invalid UTF-8 bytes becomes one U+FFFD; of
 // duplicate names the last wins, as in encoding/json. Nothing is appended
-// when the page is not valid JSON or not a collection.
+// when the page is not valid JSON or not a collection. String values share
+// one copy of the page (one allocation instead of one per value): what
+// outlives the records must be cloned.
 func decodePage(data []byte, lrs plog.LogRecordSlice) (pageInfo, error) {
 	if !utf8.Valid(data) {
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
 	d := pageDecoder{
+		src: string(data),
 		// AllowInvalidUTF8 only affects escaped lone surrogates here (U+FFFD, as encoding/json).
 		dec:   jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
 		names: make(map[string]string, 128),
@@ -54,10 +57,15 @@ func decodePage(data []byte, lrs plog.LogRecordSlice) (pageInfo, error) {
 // pageDecoder streams jsontext tokens straight into pdata.
 type pageDecoder struct {
 	dec   *jsontext.Decoder
+	src   string            // the page, which unescaped string values are cut from
 	names map[string]string // interned member names: one string per name per page
 	// members[depth] is the size of the last object read at that depth: the
 	// next one's capacity, so a map is not regrown member by member.
 	members [8]int
+	// prev[depth<<6|i] is the name of member i of the last object at that
+	// depth: Graph repeats members in the same order, so most names are found
+	// there by one comparison instead of a hash.
+	prev [512]string
 }
 
 func (d *pageDecoder) page(records *plog.LogRecordSlice) (info pageInfo, err error) {
@@ -67,7 +75,7 @@ func (d *pageDecoder) page(records *plog.LogRecordSlice) (info pageInfo, err err
 	hasValue := false // of repeated members the last counts, as in encoding/json
 	for err == nil && d.dec.PeekKind() != '}' {
 		var name string
-		if name, err = d.name(); err != nil {
+		if name, err = d.name(0); err != nil {
 			break
 		}
 		switch kind := d.dec.PeekKind(); {
@@ -75,7 +83,7 @@ func (d *pageDecoder) page(records *plog.LogRecordSlice) (info pageInfo, err err
 			*records, info.items, info.skipped, hasValue = plog.NewLogRecordSlice(), 0, 0, true
 			err = d.alerts(records, &info)
 		case name == "@odata.nextLink" && kind == '"':
-			info.nextLink, err = d.name()
+			info.nextLink, err = d.name(1)
 		default:
 			hasValue = hasValue && name != "value"
 			if name == "@odata.nextLink" {
@@ -122,7 +130,7 @@ func (d *pageDecoder) next() error {
 
 // name reads a member name (or other string), interned: Graph repeats the
 // same few hundred names in every alert.
-func (d *pageDecoder) name() (string, error) {
+func (d *pageDecoder) name(slot int) (string, error) {
 	raw, err := d.dec.ReadValue()
 	if err != nil {
 		return "", err
@@ -131,18 +139,37 @@ func (d *pageDecoder) name() (string, error) {
 	if bytes.IndexByte(b, '\\') >= 0 {
 		b, _ = jsontext.AppendUnquote(nil, raw) // lone surrogates become U+FFFD
 	}
-	if s, ok := d.names[string(b)]; ok {
-		return s, nil
+	p := &d.prev[slot&(len(d.prev)-1)]
+	if *p == string(b) {
+		return *p, nil
 	}
-	s := string(b)
-	if len(d.names) < 4096 { // bounds a hostile page's table
-		d.names[s] = s
+	s, ok := d.names[string(b)]
+	if !ok {
+		s = string(b)
+		if len(d.names) < 4096 { // bounds a hostile page's table
+			d.names[s] = s
+		}
 	}
+	*p = s
 	return s, nil
 }
 
 // value reads the next JSON value (not null) into v.
 func (d *pageDecoder) value(v pcommon.Value) error {
+	if d.dec.PeekKind() == '"' {
+		raw, err := d.dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			b, _ := jsontext.AppendUnquote(nil, raw)
+			v.SetStr(string(b))
+		} else {
+			end := int(d.dec.InputOffset()) - 1
+			v.SetStr(d.src[end-len(raw)+2 : end])
+		}
+		return nil
+	}
 	tok, err := d.dec.ReadToken()
 	if err != nil {
 		return err
@@ -152,8 +179,6 @@ func (d *pageDecoder) value(v pcommon.Value) error {
 		return d.object(v.SetEmptyMap())
 	case '[':
 		return d.array(v.SetEmptySlice())
-	case '"':
-		v.SetStr(tok.String())
 	case 't', 'f':
 		v.SetBool(tok.Bool())
 	case '0':
@@ -171,9 +196,9 @@ func (d *pageDecoder) value(v pcommon.Value) error {
 func (d *pageDecoder) object(m pcommon.Map) (err error) {
 	depth := min(d.dec.StackDepth(), len(d.members)-1)
 	m.EnsureCapacity(d.members[depth])
-	for err == nil && d.dec.PeekKind() != '}' {
+	for i := depth << 6; err == nil && d.dec.PeekKind() != '}'; i++ {
 		var name string
-		if name, err = d.name(); err == nil && d.dec.PeekKind() != 'n' {
+		if name, err = d.name(i); err == nil && d.dec.PeekKind() != 'n' {
 			err = d.value(m.PutEmpty(name))
 		} else if err == nil {
 			m.Remove(name) // a null duplicate wins too, as in encoding/json

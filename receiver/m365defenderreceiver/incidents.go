@@ -143,6 +143,7 @@ func (j *incidentJoiner) names(ctx context.Context, ids []string) map[string]str
 			continue
 		}
 		j.budget--
+		id := strings.Clone(id) // cached: not a slice of the alert's page (decodePage)
 		name, err := j.lookup(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
