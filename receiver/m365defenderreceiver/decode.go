@@ -64,8 +64,10 @@ type pageDecoder struct {
 	members [8]int
 	// prev[depth<<6|i] is the name of member i of the last object at that
 	// depth: Graph repeats members in the same order, so most names are found
-	// there by one comparison instead of a hash.
-	prev [512]string
+	// there by one comparison instead of a hash. elems[depth<<6|i] is the
+	// length of the array that member held: the next one's capacity.
+	prev  [512]string
+	elems [512]int
 }
 
 func (d *pageDecoder) page(records *plog.LogRecordSlice) (info pageInfo, err error) {
@@ -136,12 +138,13 @@ func (d *pageDecoder) name(slot int) (string, error) {
 		return "", err
 	}
 	b := raw[1 : len(raw)-1]
-	if bytes.IndexByte(b, '\\') >= 0 {
-		b, _ = jsontext.AppendUnquote(nil, raw) // lone surrogates become U+FFFD
-	}
 	p := &d.prev[slot&(len(d.prev)-1)]
-	if *p == string(b) {
+	if *p == string(b) { // prev holds only names sent without escapes
 		return *p, nil
+	}
+	escaped := bytes.IndexByte(b, '\\') >= 0
+	if escaped {
+		b, _ = jsontext.AppendUnquote(nil, raw) // lone surrogates become U+FFFD
 	}
 	s, ok := d.names[string(b)]
 	if !ok {
@@ -150,12 +153,14 @@ func (d *pageDecoder) name(slot int) (string, error) {
 			d.names[s] = s
 		}
 	}
-	*p = s
+	if !escaped {
+		*p = s
+	}
 	return s, nil
 }
 
 // value reads the next JSON value (not null) into v.
-func (d *pageDecoder) value(v pcommon.Value) error {
+func (d *pageDecoder) value(v pcommon.Value, slot int) error {
 	if d.dec.PeekKind() == '"' {
 		raw, err := d.dec.ReadValue()
 		if err != nil {
@@ -178,7 +183,11 @@ func (d *pageDecoder) value(v pcommon.Value) error {
 	case '{':
 		return d.object(v.SetEmptyMap())
 	case '[':
-		return d.array(v.SetEmptySlice())
+		s, n := v.SetEmptySlice(), &d.elems[slot&(len(d.elems)-1)]
+		s.EnsureCapacity(*n)
+		err = d.array(s, slot)
+		*n = s.Len()
+		return err
 	case 't', 'f':
 		v.SetBool(tok.Bool())
 	case '0':
@@ -199,7 +208,7 @@ func (d *pageDecoder) object(m pcommon.Map) (err error) {
 	for i := depth << 6; err == nil && d.dec.PeekKind() != '}'; i++ {
 		var name string
 		if name, err = d.name(i); err == nil && d.dec.PeekKind() != 'n' {
-			err = d.value(m.PutEmpty(name))
+			err = d.value(m.PutEmpty(name), i)
 		} else if err == nil {
 			m.Remove(name) // a null duplicate wins too, as in encoding/json
 			err = d.next()
@@ -213,12 +222,12 @@ func (d *pageDecoder) object(m pcommon.Map) (err error) {
 }
 
 // array reads the elements of an array whose '[' was read.
-func (d *pageDecoder) array(s pcommon.Slice) (err error) {
+func (d *pageDecoder) array(s pcommon.Slice, slot int) (err error) {
 	for err == nil && d.dec.PeekKind() != ']' {
 		if d.dec.PeekKind() == 'n' {
 			err = d.next()
 		} else {
-			err = d.value(s.AppendEmpty())
+			err = d.value(s.AppendEmpty(), slot)
 		}
 	}
 	if err != nil {
