@@ -163,17 +163,13 @@ func (d *pageDecoder) name(slot int) (string, error) {
 func (d *pageDecoder) value(v pcommon.Value, slot int) error {
 	if d.dec.PeekKind() == '"' {
 		raw, err := d.dec.ReadValue()
-		if err != nil {
-			return err
-		}
-		if bytes.IndexByte(raw, '\\') >= 0 {
+		if end := int(d.dec.InputOffset()) - 1; err == nil && bytes.IndexByte(raw, '\\') < 0 {
+			v.SetStr(d.src[end-len(raw)+2 : end])
+		} else if err == nil {
 			b, _ := jsontext.AppendUnquote(nil, raw)
 			v.SetStr(string(b))
-		} else {
-			end := int(d.dec.InputOffset()) - 1
-			v.SetStr(d.src[end-len(raw)+2 : end])
 		}
-		return nil
+		return err
 	}
 	tok, err := d.dec.ReadToken()
 	if err != nil {

@@ -66,6 +66,8 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"value":1,"value":[{"a":1},null],"value":[{"b":2}]}`))
 	f.Add([]byte(`{"value":[{"\ud800":"\udc00x\ud83d\ude00","k\u00e9":"\u0000"}]}`))
 	f.Add([]byte(`{"value":[]} {}`))
+	// Names at the same position as the previous object's, escaped or not; arrays of changing length.
+	f.Add([]byte(`{"value":[{"a\\b":"x","ab":[1,2]},{"a\\b":"y\\","a\u0062":[3]},{"a\\\\b":"\\","ab":[[],[4,5,6]]},{"a\\b":"z"}]}`))
 	// Hostile pages (see hostile_test.go): invalid UTF-8, numbers for strings,
 	// odd evidence, deep nesting, credentials, zones, IDN.
 	f.Add(hostilePage(",\"title\":\"\xff CVE-2021-44228\"" + evidence(ev("urlEvidence", ",\"url\":\"https://u:p@Evil.Example.org/p\xffq\""))))
