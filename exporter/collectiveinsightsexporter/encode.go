@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
@@ -15,12 +16,8 @@ type bodyEncoder struct {
 }
 
 func newBodyEncoder(cfg *Config) *bodyEncoder {
-	req := ci.Request{Options: ci.Options{Debug: cfg.Debug, Summary: true}, Data: []ci.Entry{}}
-	for _, id := range cfg.OrganizationIDs {
-		if id != "" {
-			req.OrganizationIDs = append(req.OrganizationIDs, id)
-		}
-	}
+	req := ci.Request{Options: ci.Options{Debug: cfg.Debug, Summary: true}, Data: []ci.Entry{},
+		OrganizationIDs: slices.DeleteFunc(slices.Clone(cfg.OrganizationIDs), func(id string) bool { return id == "" })}
 	body := appendJSON(nil, &req) // ends with "[]}"
 	return &bodyEncoder{prefix: body[:len(body)-2]}
 }

@@ -338,7 +338,8 @@ func (e *ciExporter) sendBatch(ctx context.Context, batch []*entry, body []byte,
 	s.budget -= 2
 	mid := len(batch) / 2
 	for _, half := range [][]*entry{batch[:mid], batch[mid:]} {
-		if half = unsent(half); len(half) == 0 {
+		// A probe may have settled some entries of half.
+		if half = slices.DeleteFunc(slices.Clone(half), func(en *entry) bool { return en.state != statePending }); len(half) == 0 {
 			continue
 		}
 		if err := e.sendBatch(ctx, half, e.enc.appendBody(nil, half), s); err != nil {
@@ -374,14 +375,13 @@ func (e *ciExporter) probeRequest(ctx context.Context, first *entry, br *badRequ
 		records[p.rec] = true
 	}
 	if len(records) >= 2 {
-		return requestAtFault(br)
+		return &operatorFaultError{
+			fault: faultRequest, status: http.StatusBadRequest, message: br.message,
+			cause: "every entry of the request is rejected, even alone, so the request itself is at fault",
+			fix:   "check organization_ids and detection against the message",
+		}
 	}
 	return nil
-}
-
-// unsent returns the entries of batch still pending (a probe may settle some).
-func unsent(batch []*entry) []*entry {
-	return slices.DeleteFunc(slices.Clone(batch), func(en *entry) bool { return en.state != statePending })
 }
 
 // dropRejected drops, logs and counts the entries the service rejected alone.

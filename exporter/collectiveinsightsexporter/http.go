@@ -25,10 +25,9 @@ const (
 	maxErrorBody     = 64 * 1024
 	maxSuccessBody   = 1024 * 1024
 	maxLoggedMessage = 1024
+	maxRetryAfter    = time.Hour // caps a Retry-After from Collective Insights
+	faultLogInterval = time.Minute
 )
-
-// maxRetryAfter caps a Retry-After from Collective Insights.
-const maxRetryAfter = time.Hour
 
 // badRequestError is a 400 answer, which sendBatch narrows down.
 type badRequestError struct {
@@ -90,16 +89,6 @@ func (e *ciExporter) operatorFault(resp *http.Response) *operatorFaultError {
 	return f
 }
 
-// requestAtFault is the operator fault of a 400 that every entry gets even
-// alone: the request (e.g. organization_ids), not the data, is wrong.
-func requestAtFault(br *badRequestError) *operatorFaultError {
-	return &operatorFaultError{
-		fault: faultRequest, status: http.StatusBadRequest, message: br.message,
-		cause: "every entry of the request is rejected, even alone, so the request itself is at fault",
-		fix:   "check organization_ids and detection against the message",
-	}
-}
-
 // post sends one request body: nil on 2xx, *badRequestError for 400,
 // *operatorFaultError for other 3xx/4xx, retryable otherwise (a throttle error
 // with Retry-After). No error carries request headers.
@@ -143,8 +132,6 @@ func (e *ciExporter) post(ctx context.Context, body []byte) error {
 		return e.operatorFault(resp)
 	}
 }
-
-const faultLogInterval = time.Minute
 
 // reportOperatorFault counts an operator fault and logs cause and fix at most
 // once a minute: the retries of a revoked key must not flood the log.

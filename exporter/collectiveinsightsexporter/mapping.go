@@ -249,7 +249,10 @@ func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsI
 			}
 		}
 		if ok && m.stripQuery {
-			value = stripQuery(value)
+			// ioc.URL leaves no "?" or "#" in the host: the first one starts the query or fragment.
+			if i := strings.IndexAny(value, "?#"); i >= 0 {
+				value = value[:i]
+			}
 		}
 	case contract.TypeVulnerability:
 		value, ok = ioc.CVE(value)
@@ -268,14 +271,6 @@ func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsI
 	return e, urlHost, hostIsIP, reasonNone
 }
 
-// stripQuery cuts a URL normalised by ioc.URL (no "?" or "#" in its host) at its query.
-func stripQuery(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		return u[:i]
-	}
-	return u
-}
-
 // clip cuts s to at most maxTextLen bytes at a UTF-8 boundary.
 func clip(s string) string {
 	if len(s) <= maxTextLen {
@@ -284,11 +279,8 @@ func clip(s string) string {
 	return strings.TrimSpace(cutUTF8(s, maxTextLen))
 }
 
-// cutUTF8 returns s's longest prefix of at most n bytes not ending inside a UTF-8 sequence.
+// cutUTF8 returns s's longest prefix of at most n < len(s) bytes not ending inside a UTF-8 sequence.
 func cutUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}

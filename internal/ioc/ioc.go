@@ -108,10 +108,7 @@ func asciiName(d string) (string, bool) {
 // set ("evil.example.org/login" names its host).
 func URL(raw string) (u, host string, hostIsIP, ok bool) {
 	s := strings.TrimSpace(raw)
-	if s == "" || !utf8.ValidString(s) {
-		return "", "", false, false
-	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if s == "" || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return "", "", false, false
 	}
 	scheme, rest, special := splitScheme(s)
@@ -356,8 +353,7 @@ func FindCVEs(text string) []string {
 // notGlobal lists the IANA special-purpose prefixes that are not globally
 // reachable (IPv4 and IPv6 registries), plus the deprecated site-local and
 // IPv4-compatible IPv6 ranges.
-var notGlobal = func() []netip.Prefix {
-	var ps []netip.Prefix
+var notGlobal = func() (ps []netip.Prefix) {
 	for _, s := range []string{
 		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
 		"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
