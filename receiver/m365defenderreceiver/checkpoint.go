@@ -123,15 +123,6 @@ type storedCheckpoint struct {
 	Skipped []skippedAlert `json:"skipped,omitempty"`
 }
 
-func (c *checkpoint) marshal() ([]byte, error) {
-	sc := storedCheckpoint{Version: checkpointVersion, Cursor: c.cursor.UTC(), Skipped: c.skipped}
-	sc.Seen = make([]byte, 0, len(c.seen)*seenRecordLen)
-	for k, t := range c.seen {
-		sc.Seen = appendSeenRecord(sc.Seen, k, t)
-	}
-	return json.Marshal(sc)
-}
-
 func unmarshalCheckpoint(data []byte) (*checkpoint, error) {
 	var sc storedCheckpoint
 	if err := json.Unmarshal(data, &sc); err != nil {
@@ -201,7 +192,12 @@ func (s *checkpointStore) save(ctx context.Context, c *checkpoint) error {
 	if s.client == nil {
 		return nil
 	}
-	data, err := c.marshal()
+	sc := storedCheckpoint{Version: checkpointVersion, Cursor: c.cursor.UTC(), Skipped: c.skipped}
+	sc.Seen = make([]byte, 0, len(c.seen)*seenRecordLen)
+	for k, t := range c.seen {
+		sc.Seen = appendSeenRecord(sc.Seen, k, t)
+	}
+	data, err := json.Marshal(sc)
 	if err != nil {
 		return err
 	}

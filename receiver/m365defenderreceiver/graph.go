@@ -124,11 +124,8 @@ func (g *graphClient) get(ctx context.Context, rawURL, permission string) ([]byt
 		if g.tokens != nil {
 			tok, err := g.tokens.token(ctx)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
 				// azidentity already retried transient token failures.
-				return nil, err
+				return nil, cmp.Or(ctx.Err(), err)
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}

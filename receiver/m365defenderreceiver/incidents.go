@@ -184,21 +184,13 @@ type incident struct {
 type flexString string
 
 func (f *flexString) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(strings.TrimSpace(s))
-		return nil
+	var v any = (*json.Number)(f) // null leaves either unchanged
+	if bytes.HasPrefix(b, []byte(`"`)) {
+		v = (*string)(f)
 	}
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		return err
 	}
-	*f = flexString(n.String())
+	*f = flexString(strings.TrimSpace(string(*f)))
 	return nil
 }

@@ -33,11 +33,9 @@ func (w window) filter() string {
 func (r *defenderReceiver) poll(ctx context.Context, pollStart time.Time) error {
 	st := r.state
 	b := pollStart.UTC().Truncate(time.Millisecond)
-	var a time.Time
+	a := st.cursor.Add(-r.cfg.CursorOverlap)
 	if st.cursor.IsZero() {
 		a = b.Add(-r.cfg.InitialLookback)
-	} else {
-		a = st.cursor.Add(-r.cfg.CursorOverlap)
 	}
 	a = a.UTC().Truncate(time.Millisecond)
 	if r.incidents != nil {
