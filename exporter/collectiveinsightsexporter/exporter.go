@@ -146,10 +146,9 @@ func (e *ciExporter) start(ctx context.Context, host component.Host) error {
 // e.mu inside the store's lock as persist does (the other order deadlocks).
 func (e *ciExporter) loadState(ctx context.Context) {
 	now := e.now()
-	nowSec := now.Unix()
 	day, count, err := e.store.load(ctx, func(it dedupItem) {
 		e.mu.Lock()
-		e.dedup.restore(it.key, it.ts, nowSec)
+		e.dedup.restore(it.key, it.ts, now.Unix())
 		e.mu.Unlock()
 	})
 	if err != nil {

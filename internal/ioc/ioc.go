@@ -95,17 +95,14 @@ func asciiName(d string) (string, bool) {
 }
 
 // URL normalises a URL: trimmed, scheme lower-cased, userinfo cut out
-// (credentials never leave the tenant), the host as Domain or IP spell it, and
-// port, path, query and fragment kept as sent. The host is the one a browser
-// would visit: for http(s), ftp, ws(s), file and values without a scheme the
-// WHATWG URL rules apply (`\` ends the authority and separates path segments,
-// a percent-encoded host is decoded, a numeric last label makes the host an
-// IPv4 address in any form browsers accept); other schemes need `://`.
-//
-// host ("" when there is no valid host) is an IP without brackets when
-// hostIsIP, else a Domain. ok reports whether u is a URL (a scheme, at most
-// MaxLen bytes, parsed by net/url with a host); without it host may still be
-// set ("evil.example.org/login" names its host).
+// (credentials never leave the tenant), the host as Domain or IP spell it, the
+// rest kept. The host is the one a browser would visit: for http(s), ftp, ws(s),
+// file and values without a scheme WHATWG's rules apply (`\` as `/`, a
+// percent-encoded host decoded, a numeric last label an IPv4 address in any
+// form browsers accept); other schemes need `://`. host ("" if none is valid) is
+// an IP without brackets when hostIsIP, else a Domain, and may be set when !ok
+// ("evil.example.org/login" names its host); ok needs a scheme, at most MaxLen
+// bytes and a host net/url parses.
 func URL(raw string) (u, host string, hostIsIP, ok bool) {
 	s := strings.TrimSpace(raw)
 	if s == "" || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
@@ -380,18 +377,12 @@ func PublicIP(v string) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	b := a.As16()
 	if nat64Prefix.Contains(a) { // inside the reserved ::/8, judged by its IPv4
-		b := a.As16()
-		return a.String(), isGlobal(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		return a.String(), isGlobal(netip.AddrFrom4([4]byte(b[12:])))
 	}
-	if !isGlobal(a) {
+	if !isGlobal(a) || sixToFour.Contains(a) && !isGlobal(netip.AddrFrom4([4]byte(b[2:6]))) {
 		return "", false
-	}
-	if sixToFour.Contains(a) {
-		b := a.As16()
-		if !isGlobal(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})) {
-			return "", false
-		}
 	}
 	return a.String(), true
 }
