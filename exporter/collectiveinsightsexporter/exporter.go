@@ -37,10 +37,7 @@ const (
 	requestFaultQuiet = 5 * time.Minute
 )
 
-var (
-	errBisectBudget = errors.New("Collective Insights rejected entries (400 Bad Request) and this push's bisection budget is spent")
-	errDailyLimit   = errors.New("daily_limit reached: holding back the remaining entries until midnight UTC")
-)
+var errBisectBudget = errors.New("Collective Insights rejected entries (400 Bad Request) and this push's bisection budget is spent")
 
 type ciExporter struct {
 	cfg       *Config
@@ -282,7 +279,8 @@ func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		delay := untilNextUTCDay(e.now())
 		e.logger.Warn("daily_limit reached: holding entries back until midnight UTC",
 			zap.Int("daily_limit", e.cfg.DailyLimit), zap.Int("held_back", held), zap.Duration("delay", delay))
-		return consumererror.NewLogs(exporterhelper.NewThrottleRetry(errDailyLimit, delay), e.remainingLogs(ld, entries, numRecords))
+		err = exporterhelper.NewThrottleRetry(errors.New("daily_limit reached: holding back the remaining entries until midnight UTC"), delay)
+		return consumererror.NewLogs(err, e.remainingLogs(ld, entries, numRecords))
 	}
 	return nil // rejected entries were logged and counted, the others delivered
 }

@@ -20,8 +20,6 @@ import (
 )
 
 const (
-	headerToken      = "X-RFToken"
-	headerRetryAfter = "Retry-After"
 	maxErrorBody     = 64 * 1024
 	maxSuccessBody   = 1024 * 1024
 	maxLoggedMessage = 1024
@@ -100,7 +98,7 @@ func (e *ciExporter) post(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", e.userAgent)
-	req.Header.Set(headerToken, string(e.cfg.APIKey))
+	req.Header.Set("X-RFToken", string(e.cfg.APIKey))
 
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -123,7 +121,7 @@ func (e *ciExporter) post(ctx context.Context, body []byte) error {
 	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
 		err := fmt.Errorf("POST %s answered %d (retryable): %s", e.url, code, readMessage(resp))
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			if delay, ok := retry.ParseRetryAfter(resp.Header.Get(headerRetryAfter), e.now(), maxRetryAfter); ok {
+			if delay, ok := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), e.now(), maxRetryAfter); ok {
 				return exporterhelper.NewThrottleRetry(err, delay)
 			}
 		}

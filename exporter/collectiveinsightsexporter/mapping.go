@@ -122,21 +122,13 @@ var errNoIndicators = errors.New("record has no indicators")
 func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entry, st *mapStats) ([]entry, error) {
 	attrs := lr.Attributes()
 	indV, ok := attrs.Get(m.attrs.Indicators)
-	if !ok {
+	switch {
+	case !ok || indV.Type() == pcommon.ValueTypeEmpty || indV.Type() == pcommon.ValueTypeSlice && indV.Slice().Len() == 0:
 		return out, errNoIndicators
-	}
-	var inds pcommon.Slice
-	switch indV.Type() {
-	case pcommon.ValueTypeEmpty:
-		return out, errNoIndicators
-	case pcommon.ValueTypeSlice:
-		inds = indV.Slice()
-	default:
+	case indV.Type() != pcommon.ValueTypeSlice:
 		return out, fmt.Errorf("attribute %q: want a slice of maps, got %s", m.attrs.Indicators, indV.Type())
 	}
-	if inds.Len() == 0 {
-		return out, errNoIndicators
-	}
+	inds := indV.Slice()
 
 	var f struct{ incidentID, alertID, incidentName, incidentType, sourceType, detectorID, title, malware string }
 	for _, a := range []struct {

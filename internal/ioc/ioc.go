@@ -52,7 +52,7 @@ func IP(v string) (netip.Addr, bool) {
 }
 
 // idnaProfile maps a Unicode host name (UTS #46) to punycode, leaving
-// underscores and hyphens to validLabel.
+// underscores and hyphens to Domain's label check.
 var idnaProfile = idna.New(idna.MapForLookup(), idna.StrictDomainName(false), idna.CheckHyphens(false), idna.Transitional(false))
 
 // Domain returns a domain name trimmed, lower-cased, without its root dot and
@@ -65,18 +65,13 @@ func Domain(v string) (string, bool) {
 	if !ok || d == "" || len(d) > maxDomainLen || !strings.Contains(d, ".") || strings.Trim(d, ".0123456789") == "" {
 		return "", false
 	}
+	// Collective Insights takes DNS labels of 1-63 of [a-z0-9_-] with no hyphen at either end.
 	for l := range strings.SplitSeq(d, ".") {
-		if !validLabel(l) {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
 			return "", false
 		}
 	}
 	return d, true
-}
-
-// validLabel reports whether l is 1-63 of [a-z0-9_-] with no hyphen at
-// either end (what Collective Insights accepts as a DNS label).
-func validLabel(l string) bool {
-	return l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-' && strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-_") == ""
 }
 
 // asciiName lower-cases a host name, converting one with non-ASCII
