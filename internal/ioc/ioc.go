@@ -119,7 +119,7 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 		}
 		authority = authority[at+1:] // userinfo never leaves the tenant
 	}
-	port := ""
+	host, port := authority, ""
 	if strings.HasPrefix(authority, "[") {
 		close := strings.IndexByte(authority, ']')
 		if close < 0 {
@@ -128,8 +128,6 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 		host, port = authority[:close+1], authority[close+1:]
 	} else if c := strings.LastIndexByte(authority, ':'); c >= 0 {
 		host, port = authority[:c], authority[c:]
-	} else {
-		host = authority
 	}
 	if !validPort(port) {
 		return "", "", false, false
@@ -144,8 +142,7 @@ func URL(raw string) (u, host string, hostIsIP, ok bool) {
 	if special {
 		tail = slashPath(tail)
 	}
-	n := len(scheme) + 3 + len(hostOut) + len(port) + len(tail)
-	if scheme == "" || n > MaxLen {
+	if scheme == "" || len(scheme)+len("://")+len(hostOut)+len(port)+len(tail) > MaxLen {
 		return "", host, hostIsIP, false
 	}
 	u = scheme + "://" + hostOut + port + tail
