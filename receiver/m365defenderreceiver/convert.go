@@ -40,15 +40,6 @@ func alertIdentity(body pcommon.Map) (id, version, incidentID string) {
 	return scalarString(body, "id"), version, scalarString(body, "incidentId")
 }
 
-// recordUID is log.record.uid: "<id>:<version>", or "<id>" for an alert with
-// neither lastUpdateDateTime nor createdDateTime.
-func recordUID(id, version string) string {
-	if version == "" {
-		return id
-	}
-	return id + ":" + version
-}
-
 // scalarString returns a string or integer member as a trimmed string.
 func scalarString(m pcommon.Map, k string) string {
 	v, ok := m.Get(k)
@@ -72,11 +63,8 @@ func parseGraphTime(s string) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t, true
+	t, err := time.Parse(time.RFC3339Nano, s) // the zero time on error
+	return t, err == nil
 }
 
 // convertAlert fills the record fields and attributes of a record whose body
@@ -105,24 +93,21 @@ func convertAlert(lr plog.LogRecord, observed pcommon.Timestamp, incidentName st
 		}
 	}
 	id, version, incidentID := alertIdentity(body)
-	if id != "" {
-		attrs.PutStr(contract.AttrLogRecordUID, recordUID(id, version))
+	if id != "" && version == "" {
+		attrs.PutStr(contract.AttrLogRecordUID, id) // neither lastUpdateDateTime nor createdDateTime
+	} else if id != "" {
+		attrs.PutStr(contract.AttrLogRecordUID, id+":"+version)
 	}
 	if v, ok := body.Get("mitreTechniques"); ok && v.Type() == pcommon.ValueTypeSlice {
 		src := v.Slice()
-		n := 0
+		var dst pcommon.Slice // put at the first usable technique: no empty attribute
 		for i := 0; i < src.Len(); i++ {
 			if e := src.At(i); e.Type() == pcommon.ValueTypeStr && strings.TrimSpace(e.Str()) != "" {
-				n++
-			}
-		}
-		if n > 0 {
-			dst := attrs.PutEmptySlice(contract.AttrMitreTechniques)
-			dst.EnsureCapacity(n)
-			for i := 0; i < src.Len(); i++ {
-				if e := src.At(i); e.Type() == pcommon.ValueTypeStr && strings.TrimSpace(e.Str()) != "" {
-					dst.AppendEmpty().SetStr(e.Str())
+				if dst == (pcommon.Slice{}) {
+					dst = attrs.PutEmptySlice(contract.AttrMitreTechniques)
+					dst.EnsureCapacity(src.Len())
 				}
+				dst.AppendEmpty().SetStr(e.Str())
 			}
 		}
 	}

@@ -14,14 +14,9 @@ import (
 
 // pageInfo describes a decoded Graph collection page.
 type pageInfo struct {
-	// nextLink is @odata.nextLink, "" when absent.
-	nextLink string
-	// items is the number of elements of "value" (objects or not): a page is
-	// full when items == $top.
-	items int
-	// skipped is the number of elements of "value" that are not objects
-	// (no record is appended for them; the caller logs and counts them).
-	skipped int
+	nextLink string // @odata.nextLink, "" when absent
+	items    int    // elements of "value", objects or not: a page is full when items == $top
+	skipped  int    // elements of "value" that are not objects: no record, the caller logs and counts them
 }
 
 var errMalformedPage = errors.New("malformed page")

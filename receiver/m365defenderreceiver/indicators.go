@@ -137,8 +137,11 @@ var verdictRank = map[string]int{"malicious": 3, "suspicious": 2}
 
 // add appends in, or raises the verdict of the same type and value already in.
 func (s *indSet) add(in indicator) {
-	i := s.find(in.Type, in.Value)
-	if i >= 0 {
+	i, found := s.idx[indKey{in.Type, in.Value}] // no map below indexThreshold: a scan
+	for j := s.start; s.idx == nil && !found && j < len(s.dst); j++ {
+		i, found = j, s.dst[j].Type == in.Type && s.dst[j].Value == in.Value
+	}
+	if found {
 		if verdictRank[in.Verdict] > verdictRank[s.dst[i].Verdict] {
 			s.dst[i].Verdict = in.Verdict
 		}
@@ -153,21 +156,6 @@ func (s *indSet) add(in indicator) {
 			s.idx[indKey{s.dst[j].Type, s.dst[j].Value}] = j
 		}
 	}
-}
-
-func (s *indSet) find(typ, value string) int {
-	if s.idx != nil {
-		if i, ok := s.idx[indKey{typ, value}]; ok {
-			return i
-		}
-		return -1
-	}
-	for i := s.start; i < len(s.dst); i++ {
-		if s.dst[i].Type == typ && s.dst[i].Value == value {
-			return i
-		}
-	}
-	return -1
 }
 
 func addHash(set *indSet, v, field, verdict string) {
