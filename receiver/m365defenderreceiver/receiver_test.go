@@ -40,14 +40,21 @@ func uid(id string, lu time.Time) string {
 	return id + ":" + lu.Format("2006-01-02T15:04:05.0000000Z")
 }
 
+// addAlerts adds n alerts with ids fmt.Sprintf(format, i), last updated at
+// at(i), and returns their uids.
+func addAlerts(fg *fakeGraph, format string, n int, at func(i int) time.Time) []string {
+	var uids []string
+	for i := range n {
+		id, lu := fmt.Sprintf(format, i), at(i)
+		fg.add(mkAlert(id, lu))
+		uids = append(uids, uid(id, lu))
+	}
+	return uids
+}
+
 func TestPollFollowsNextLink(t *testing.T) {
 	fg := newFakeGraph(t)
-	var want []string
-	for i := range 7 {
-		lu := t0.Add(-time.Duration(i+1) * time.Hour)
-		fg.add(mkAlert(fmt.Sprintf("a%d", i), lu))
-		want = append(want, uid(fmt.Sprintf("a%d", i), lu))
-	}
+	want := addAlerts(fg, "a%d", 7, func(i int) time.Time { return t0.Add(-time.Duration(i+1) * time.Hour) })
 	cfg := testConfig(fg)
 	cfg.PageSize = 3
 	sink := new(consumertest.LogsSink)
@@ -64,12 +71,7 @@ func TestPollFollowsNextLink(t *testing.T) {
 func TestPollSplitsFullPageWithoutNextLink(t *testing.T) {
 	fg := newFakeGraph(t)
 	fg.noNextLink = true
-	var want []string
-	for i := range 10 {
-		lu := t0.Add(-time.Duration(i*37+5) * time.Minute)
-		fg.add(mkAlert(fmt.Sprintf("s%d", i), lu))
-		want = append(want, uid(fmt.Sprintf("s%d", i), lu))
-	}
+	want := addAlerts(fg, "s%d", 10, func(i int) time.Time { return t0.Add(-time.Duration(i*37+5) * time.Minute) })
 	cfg := testConfig(fg)
 	cfg.PageSize = 3
 	sink := new(consumertest.LogsSink)
@@ -87,11 +89,7 @@ func TestIdenticalTimestampsAtPageEdge(t *testing.T) {
 			fg := newFakeGraph(t)
 			fg.noNextLink = noNext
 			same := t0.Add(-2 * time.Hour)
-			var want []string
-			for i := range 5 {
-				fg.add(mkAlert(fmt.Sprintf("same%d", i), same))
-				want = append(want, uid(fmt.Sprintf("same%d", i), same))
-			}
+			want := addAlerts(fg, "same%d", 5, func(int) time.Time { return same })
 			fg.add(mkAlert("before", same.Add(-time.Millisecond)), mkAlert("after", same.Add(time.Millisecond)))
 			want = append(want, uid("before", same.Add(-time.Millisecond)), uid("after", same.Add(time.Millisecond)))
 			cfg := testConfig(fg)
@@ -503,12 +501,7 @@ func TestRecordShapeFromPoll(t *testing.T) {
 
 func TestLongWindowReadInSubWindows(t *testing.T) {
 	fg := newFakeGraph(t)
-	var want []string
-	for i := range 24 {
-		lu := t0.Add(-time.Duration(i)*time.Hour - 30*time.Minute)
-		fg.add(mkAlert(fmt.Sprintf("w%02d", i), lu))
-		want = append(want, uid(fmt.Sprintf("w%02d", i), lu))
-	}
+	want := addAlerts(fg, "w%02d", 24, func(i int) time.Time { return t0.Add(-time.Duration(i)*time.Hour - 30*time.Minute) })
 	cfg := testConfig(fg)
 	failAt := uid("w05", t0.Add(-5*time.Hour-30*time.Minute))
 	failing := true
