@@ -9,35 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
+	"github.com/defender-ci/otelcol-defender-ci/internal/syncbuf"
 	"go.uber.org/goleak"
 
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is written by the emulator's logger and by run concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // waitForEnvFile polls until run has written the env file.
 func waitForEnvFile(t *testing.T, path string, done <-chan error) map[string]string {
@@ -68,7 +50,7 @@ func TestRunServesAndSummarisesOnSignal(t *testing.T) {
 	envFile, caFile := filepath.Join(dir, "emulator.env"), filepath.Join(dir, "ca.pem")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-alerts", "50", "-env-file", envFile, "-ca-file", caFile, "-live-interval", "10ms", "-summary-interval", "10ms"}, &out)
@@ -182,7 +164,7 @@ func TestRunWritesCredentialFiles(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-alerts", "1", "-quiet", "-env-file", envFile, "-client-cert-file", certFile, "-federated-token-file", tokenFile}, &syncBuffer{})
+		done <- run(ctx, []string{"-alerts", "1", "-quiet", "-env-file", envFile, "-client-cert-file", certFile, "-federated-token-file", tokenFile}, &syncbuf.Buffer{})
 	}()
 	env := waitForEnvFile(t, envFile, done)
 	if !strings.HasPrefix(env["IDENTITY_ENDPOINT"], "http://127.0.0.1:") || env["IDENTITY_HEADER"] == "" {

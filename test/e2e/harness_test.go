@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/defender-ci/otelcol-defender-ci/internal/emulator"
+	"github.com/defender-ci/otelcol-defender-ci/internal/syncbuf"
 
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
@@ -156,26 +156,9 @@ func writeConfig(t testing.TB, dir string, p pipelineParams) string {
 // collector is one run of the built binary; its combined output is kept for assertions.
 type collector struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func binaryPath(t testing.TB) string {
@@ -202,7 +185,7 @@ func startCollector(t testing.TB, configPath string, env ...string) *collector {
 // kills it when the test ends.
 func startProcess(t testing.TB, cmd *exec.Cmd) *collector {
 	t.Helper()
-	c := &collector{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	c := &collector{cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	require.NoError(t, c.cmd.Start())
 	go func() {
