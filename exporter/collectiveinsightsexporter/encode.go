@@ -48,13 +48,9 @@ func (enc *bodyEncoder) appendBatch(buf []byte, entries []*entry, maxEntries, ma
 	return append(buf, "]}"...), n
 }
 
-// appendJSON appends e's data entry: as queued (raw) or encoded now.
+// appendJSON appends e's data entry.
 func (e *entry) appendJSON(buf []byte) []byte {
-	if e.raw != "" {
-		return append(buf, e.raw...)
-	}
-	c := e.ciEntry()
-	return appendJSON(buf, &c)
+	return append(append(append(buf, e.rec.head...), e.ioc...), e.rec.tail...)
 }
 
 // appendJSON appends v's JSON, without HTML escaping: it would bloat "<>&" in titles.

@@ -478,10 +478,16 @@ func (e *ciExporter) keepIndicators(dst, src plog.LogRecord, positions []int) {
 		name = queuedEntriesAttr
 	}
 	v, ok := src.Attributes().Get(name)
-	if !ok || v.Type() != pcommon.ValueTypeSlice || v.Slice().Len() == len(positions) {
+	if !ok || v.Type() != pcommon.ValueTypeSlice {
 		return
 	}
 	all := v.Slice()
+	if name == queuedEntriesAttr && queuedHeader(all) {
+		positions = append([]int{0, 1}, positions...)
+	}
+	if all.Len() == len(positions) {
+		return
+	}
 	kept := dst.Attributes().PutEmptySlice(name)
 	kept.EnsureCapacity(len(positions))
 	for _, p := range positions {

@@ -414,8 +414,8 @@ func TestHostileRecords(t *testing.T) {
 func TestHostileBodyIsValidJSON(t *testing.T) {
 	enc := newBodyEncoder(createDefaultConfig().(*Config))
 	for _, s := range []string{"\x00\x01\x1f\x7f", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\u2028\u2029", `\"\\`, "\xc3", strings.Repeat("\xff", 100)} {
-		rec := &recordInfo{timestamp: timestampLayout, incident: &ci.Incident{ID: s, Name: s}, detection: ci.Detection{Type: ci.DetectionPlaybook, Name: s}, malwares: []string{s}, mitre: []string{s}}
-		body := enc.appendBody(nil, []*entry{{rec: rec, iocType: "ip", value: "8.8.8.8", field: s}})
+		rec := newRecordInfo(0, ci.Entry{Timestamp: timestampLayout, Incident: &ci.Incident{ID: s, Name: s}, Detection: ci.Detection{Type: ci.DetectionPlaybook, Name: s}, Malwares: []string{s}, MitreCodes: []string{s}})
+		body := enc.appendBody(nil, []*entry{{rec: rec, ioc: string(appendJSON(nil, ci.IOC{Type: "ip", Value: "8.8.8.8", Field: s}))}})
 		require.True(t, json.Valid(body), "%q", body)
 		require.True(t, utf8.Valid(body), "%q", body)
 	}

@@ -39,28 +39,34 @@ const (
 	timestampLayout = "2006-01-02T15:04:05Z"
 )
 
-// recordInfo holds the per-record fields shared by all entries of a record.
+// recordInfo is what the entries of one record share: its position in the
+// push (for partial retries) and the JSON around each entry's ioc member,
+// encoded once per record instead of once per entry.
 type recordInfo struct {
-	idx        int // position of the record in the push, for partial retries
-	timestamp  string
-	incident   *ci.Incident
-	sourceType string
-	detection  ci.Detection
-	mitre      []string
-	malwares   []string
+	idx  int
+	head string // the data entry up to its ioc member's value: {"timestamp":…,"ioc":
+	tail string // the data entry after it: ,"incident":…}
+}
+
+// emptyIOC is the ioc member's value that newRecordInfo cuts out.
+var emptyIOC = string(appendJSON(nil, ci.IOC{}))
+
+// newRecordInfo encodes c, the data entry of a record without its ioc.
+func newRecordInfo(idx int, c ci.Entry) *recordInfo {
+	c.IOC = ci.IOC{}
+	s := string(appendJSON(nil, &c))
+	// The first match is the ioc member: in a string value its quotes are escaped.
+	i := strings.Index(s, emptyIOC)
+	return &recordInfo{idx: idx, head: s[:i], tail: s[i+len(emptyIOC):]}
 }
 
 // entry is one Collective Insights data entry (one indicator of a record).
 type entry struct {
-	rec     *recordInfo
-	iocType string
-	value   string
-	field   string
-	verdict string
-	key     uint64
-	ind     int    // position in the record's indicators, for partial retries
-	raw     string // the JSON data entry of a queued record (slim.go)
-	state   uint8
+	rec   *recordInfo
+	ioc   string // the ioc member's JSON; queued by an older version, the whole entry (rec's head and tail empty)
+	key   uint64
+	ind   int // position in the record's indicators, for partial retries
+	state uint8
 }
 
 // Entry states during a push.
@@ -79,22 +85,11 @@ type mapStats struct {
 	verdict           int
 }
 
-// ciEntry is e as the API's data entry; it shares the record's strings.
+// ciEntry decodes e's data entry, to log it.
 func (e *entry) ciEntry() ci.Entry {
-	if e.raw != "" { // only to log a rejected entry
-		c := ci.Entry{Incident: &ci.Incident{}}
-		_ = json.Unmarshal([]byte(e.raw), &c)
-		return c
-	}
-	r := e.rec
-	return ci.Entry{
-		Timestamp:  r.timestamp,
-		IOC:        ci.IOC{Type: e.iocType, Value: e.value, SourceType: r.sourceType, Field: e.field},
-		Incident:   r.incident,
-		MitreCodes: r.mitre,
-		Malwares:   r.malwares,
-		Detection:  r.detection,
-	}
+	c := ci.Entry{Incident: &ci.Incident{}}
+	_ = json.Unmarshal(e.appendJSON(nil), &c)
+	return c
 }
 
 // mapper turns log records into entries (the mapping table in the README).
@@ -152,31 +147,32 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 	if f.incidentID == "" {
 		return out, fmt.Errorf("neither %q nor %q is set", m.attrs.IncidentID, m.attrs.AlertID)
 	}
-	rec := &recordInfo{
-		idx:        idx,
-		incident:   &ci.Incident{ID: clip(f.incidentID), Name: clip(f.incidentName), Type: clip(f.incidentType)},
-		sourceType: clip(f.sourceType),
-		detection:  m.detection,
-		mitre:      mitre[:min(len(mitre), maxMitreCodes)],
+	c := ci.Entry{
+		Incident:   &ci.Incident{ID: clip(f.incidentID), Name: clip(f.incidentName), Type: clip(f.incidentType)},
+		Detection:  m.detection,
+		MitreCodes: mitre[:min(len(mitre), maxMitreCodes)],
 	}
-	rec.detection.Name = clip(f.title)
-	rec.detection.ID = cmp.Or(rec.detection.ID, clip(f.detectorID))
+	c.Detection.Name = clip(f.title)
+	c.Detection.ID = cmp.Or(c.Detection.ID, clip(f.detectorID))
 	if malware := clip(f.malware); malware != "" {
-		rec.malwares = []string{malware}
+		c.Malwares = []string{malware}
 	}
-	for i, c := range rec.mitre {
-		rec.mitre[i] = clip(c)
+	for i, code := range c.MitreCodes {
+		c.MitreCodes[i] = clip(code)
 	}
 	ts := cmp.Or(lr.Timestamp(), lr.ObservedTimestamp())
 	t := ts.AsTime()
 	if ts == 0 {
 		t = m.now()
 	}
-	rec.timestamp = string(t.UTC().Truncate(time.Second).AppendFormat(make([]byte, 0, len(timestampLayout)), timestampLayout))
+	c.Timestamp = string(t.UTC().Truncate(time.Second).AppendFormat(make([]byte, 0, len(timestampLayout)), timestampLayout))
+	rec := newRecordInfo(idx, c)
+	sourceType := clip(f.sourceType)
 
 	invalidBefore := st.invalidIndicators
+	var buf []byte
 	for i := 0; i < inds.Len(); i++ {
-		e, urlHost, hostIsIP, skip := m.mapIndicator(inds.At(i))
+		in, verdict, urlHost, hostIsIP, skip := m.mapIndicator(inds.At(i))
 		switch skip {
 		case reasonNone:
 		case reasonNotPublic:
@@ -186,19 +182,18 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 			st.invalidIndicators++
 			continue
 		}
-		if m.excl.excludedVerdict(e.verdict) {
+		if m.excl.excludedVerdict(verdict) {
 			st.verdict++
 			continue
 		}
-		if m.excl.excluded(e.iocType, e.value, urlHost, hostIsIP) {
+		if m.excl.excluded(in.Type, in.Value, urlHost, hostIsIP) {
 			st.excluded++
 			continue
 		}
 		// Duplicates (within the record or the push) are dropped by the exporter.
-		e.rec = rec
-		e.ind = i
-		e.key = dedupKey(e.iocType, e.value, rec.incident.ID, tenant)
-		out = append(out, e)
+		in.SourceType = sourceType
+		buf = appendJSON(buf[:0], &in)
+		out = append(out, entry{rec: rec, ioc: string(buf), ind: i, key: dedupKey(in.Type, in.Value, c.Incident.ID, tenant)})
 	}
 	if st.invalidIndicators-invalidBefore == inds.Len() {
 		return out, fmt.Errorf("attribute %q: none of its %d indicators is usable", m.attrs.Indicators, inds.Len())
@@ -208,26 +203,26 @@ func (m *mapper) mapRecord(lr plog.LogRecord, tenant string, idx int, out []entr
 
 // mapIndicator reads and normalises one indicator (for a URL also its host);
 // skip says why an unusable one is skipped.
-func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsIP bool, skip skipReason) {
+func (m *mapper) mapIndicator(v pcommon.Value) (in ci.IOC, verdict, urlHost string, hostIsIP bool, skip skipReason) {
 	if v.Type() != pcommon.ValueTypeMap {
-		return e, "", false, reasonInvalidIndicator
+		return in, "", "", false, reasonInvalidIndicator
 	}
 	im := v.Map()
 	typ, err := stringAttr(im, contract.IndicatorType)
 	if err != nil {
-		return e, "", false, reasonInvalidIndicator
+		return in, "", "", false, reasonInvalidIndicator
 	}
 	typ = strings.ToLower(typ)
 	value, err := stringAttr(im, contract.IndicatorValue)
 	if err != nil || value == "" || len(value) > ioc.MaxLen {
-		return e, "", false, reasonInvalidIndicator
+		return in, "", "", false, reasonInvalidIndicator
 	}
 	ok := false
 	switch typ {
 	case contract.TypeIP:
 		if _, ok = ioc.IP(value); ok {
 			if value, ok = ioc.PublicIP(value); !ok {
-				return e, "", false, reasonNotPublic
+				return in, "", "", false, reasonNotPublic
 			}
 		}
 	case contract.TypeDomain:
@@ -237,7 +232,7 @@ func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsI
 	case contract.TypeURL:
 		if value, urlHost, hostIsIP, ok = ioc.URL(value); ok && hostIsIP {
 			if _, public := ioc.PublicIP(urlHost); !public {
-				return e, "", false, reasonNotPublic
+				return in, "", "", false, reasonNotPublic
 			}
 		}
 		if ok && m.stripQuery {
@@ -250,17 +245,16 @@ func (m *mapper) mapIndicator(v pcommon.Value) (e entry, urlHost string, hostIsI
 		value, ok = ioc.CVE(value)
 	}
 	if !ok {
-		return e, "", false, reasonInvalidIndicator
+		return in, "", "", false, reasonInvalidIndicator
 	}
-	e.iocType = typ
-	e.value = value
-	if e.field, err = stringAttr(im, contract.IndicatorField); err != nil {
-		return e, "", false, reasonInvalidIndicator
+	in.Type, in.Value = typ, value
+	if in.Field, err = stringAttr(im, contract.IndicatorField); err != nil {
+		return in, "", "", false, reasonInvalidIndicator
 	}
-	if e.verdict, err = stringAttr(im, contract.IndicatorVerdict); err != nil {
-		return e, "", false, reasonInvalidIndicator
+	if verdict, err = stringAttr(im, contract.IndicatorVerdict); err != nil {
+		return in, "", "", false, reasonInvalidIndicator
 	}
-	return e, urlHost, hostIsIP, reasonNone
+	return in, verdict, urlHost, hostIsIP, reasonNone
 }
 
 // clip cuts s to at most maxTextLen bytes at a UTF-8 boundary.

@@ -66,3 +66,40 @@ func TestMalformedQueuedEntrySkipped(t *testing.T) {
 		{Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "invalid_indicator"))},
 	}, metricdatatest.IgnoreTimestamp())
 }
+
+// A record queued by an older version (each element a key and a whole
+// entry, no head and tail) is sent as it was queued.
+func TestOlderQueuedFormSendsTheSameRequests(t *testing.T) {
+	alerts := manyAlerts(4, 3)
+	alerts[1].title = `a title with the split marker {"type":"","value":""} in it`
+	now, older := newCIServer(t), newCIServer(t)
+	e := newTestExporter(t, now.srv.URL, nil, nil)
+	form := e.queuedForm(context.Background(), logsOf(alerts...))
+	require.NoError(t, e.pushLogs(context.Background(), form))
+
+	lrs := form.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := 0; i < lrs.Len(); i++ {
+		v, _ := lrs.At(i).Attributes().Get(queuedEntriesAttr)
+		s := v.Slice()
+		require.True(t, queuedHeader(s))
+		head, tail := s.At(0).Str(), s.At(1).Str()
+		var old []string
+		for j := 2; j < s.Len(); j++ {
+			el := s.At(j).Str()
+			old = append(old, el[:16]+head+el[16:]+tail)
+		}
+		dst := lrs.At(i).Attributes().PutEmptySlice(queuedEntriesAttr)
+		for _, el := range old {
+			dst.AppendEmpty().SetStr(el)
+		}
+	}
+	o := newTestExporter(t, older.srv.URL, nil, nil)
+	require.NoError(t, o.pushLogs(context.Background(), form))
+
+	n, ol := now.requests(), older.requests()
+	require.Len(t, n, 1)
+	require.Len(t, ol, 1)
+	assert.Equal(t, string(n[0].body), string(ol[0].body))
+	assert.Len(t, n[0].req.Data, 12)
+	assert.Equal(t, alerts[1].title, n[0].req.Data[3].Detection.Name)
+}
