@@ -250,18 +250,18 @@ func TestBench(t *testing.T) {
 			// (a full page without nextLink is split by time and both halves re-read).
 			t.Logf("Graph requests by route and status: %v; alerts served %d (%.2f per alert)",
 				st.GraphRequests, st.AlertsServed-base.AlertsServed, float64(st.AlertsServed-base.AlertsServed)/float64(n))
-			line := fmt.Sprintf("| %d | %d | %d (%d dup.) | %.2f s | %.0f | %d (bound %d) | %d (bound %d) | %d | %.0f MB | %.0f / %.0f MB | %.0f MB | %.0f MB | %.1f s | **%.0f µs** | %.1f s | %d / %d |",
+			line := fmt.Sprintf("| %d | %d | %d (%d dup.) | %.2f s | %.0f | %d (bound %d) | %d (bound %d) | %d | %.0f MB | %.0f / %.0f MB | %.0f MB | %.0f MB | %.1f s | **%.0f µs** | %.1f s | %.2f | %d / %d |",
 				n, indicators, entries, st.EntriesDuplicate-base.EntriesDuplicate, elapsed.Seconds(), float64(n)/elapsed.Seconds(),
 				graph, (n+p.PageSize-1)/p.PageSize+2,
 				ci, (entries+p.MaxBatchSize-1)/p.MaxBatchSize+1,
 				st.MaxEntriesPerRequest, float64(peak)/1024, float64(maxAnon)/1024, float64(maxFile)/1024,
 				float64(maxStorage)/(1<<20), float64(storageAfter)/(1<<20),
-				colCPU, colCPU*1e6/float64(n), selfSpent.Seconds(), refusals, failedPolls)
+				colCPU, colCPU*1e6/float64(n), selfSpent.Seconds(), colCPU/selfSpent.Seconds(), refusals, failedPolls)
 			t.Log(line)
 			report = append(report, line)
 		})
 	}
-	t.Logf("\n| alerts | expected indicators | entries submitted | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | collector peak RSS | max RssAnon / RssFile | max file_storage size | file_storage after the run | collector CPU | CPU per alert | emulator+test CPU | memory_limiter refusals / failed polls |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
+	t.Logf("\n| alerts | expected indicators | entries submitted | time to last indicator | alerts/s | Graph requests | CI requests | max entries/request | collector peak RSS | max RssAnon / RssFile | max file_storage size | file_storage after the run | collector CPU | CPU per alert | emulator+test CPU | collector / emulator+test CPU | memory_limiter refusals / failed polls |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n%s",
 		strings.Join(report, "\n"))
 }
 
