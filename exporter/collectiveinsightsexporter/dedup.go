@@ -1,7 +1,6 @@
 package collectiveinsightsexporter // import "github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter"
 
 import (
-	"iter"
 	"maps"
 	"math/bits"
 	"slices"
@@ -20,6 +19,7 @@ type dedupItem struct {
 // dedupGen is the keys submitted from start on: a map while current, then a
 // sorted slice, never written again, of 8 bytes a key where the map needs 20-40.
 type dedupGen struct {
+	id     uint64 // changes whenever a closed generation does, so the store rewrites it
 	start  int64
 	keys   map[uint64]struct{} // the current generation
 	sorted []uint64            // a closed generation
@@ -83,6 +83,7 @@ type dedupCache struct {
 	genMax     int // keys per generation
 	gens       []*dedupGen
 	total      int // keys in gens (a key can be in two generations)
+	nextID     uint64
 }
 
 func newDedupCache(windowSeconds int64, maxEntries int) *dedupCache {
@@ -129,14 +130,19 @@ func (c *dedupCache) currentFor(t int64) *dedupGen {
 		if g != nil {
 			g.close()
 		}
-		g = &dedupGen{start: t, keys: map[uint64]struct{}{}}
+		g = &dedupGen{id: c.newID(), start: t, keys: map[uint64]struct{}{}}
 		c.gens = append(c.gens, g)
 	}
 	return g
 }
 
+func (c *dedupCache) newID() uint64 {
+	c.nextID++
+	return c.nextID
+}
+
 // insert adds key to g and evicts; a closed generation gets a new slice (rare:
-// see restore), so a snapshot being read keeps the old one.
+// see restore), so a snapshot being read keeps the old one, and a new id.
 func (c *dedupCache) insert(g *dedupGen, key uint64, now int64) {
 	if g.keys != nil {
 		if _, ok := g.keys[key]; !ok {
@@ -145,6 +151,7 @@ func (c *dedupCache) insert(g *dedupGen, key uint64, now int64) {
 		}
 	} else if pos, found := slices.BinarySearch(g.sorted, key); !found {
 		g.setSorted(slices.Insert(slices.Clip(g.sorted), pos, key))
+		g.id = c.newID()
 		c.total++
 	}
 	c.evict(now)
@@ -195,28 +202,28 @@ func (c *dedupCache) evict(now int64) {
 
 func (c *dedupCache) len() int { return c.total }
 
-// snapshot returns the items live at now, oldest first. It may be read after
-// the caller's lock is released: closed generations are never written again,
-// and the current one's keys are copied here.
-func (c *dedupCache) snapshot(now int64) iter.Seq[dedupItem] {
-	var gens []dedupGen // closed copies
+// genSnapshot is a live generation's keys, sorted.
+type genSnapshot struct {
+	id     uint64
+	start  int64
+	keys   []uint64
+	closed bool // closed generations are never written again under the same id
+}
+
+// snapshot returns the generations live at now, oldest first. It may be read
+// after the caller's lock is released: closed generations are never written
+// again, and the current one's keys are copied here.
+func (c *dedupCache) snapshot(now int64) []genSnapshot {
+	var gens []genSnapshot
 	for _, g := range c.gens {
 		if now-g.start >= c.window {
 			continue
 		}
-		keys := g.sorted
-		if g.keys != nil {
-			keys = keysOf(g.keys)
+		s := genSnapshot{id: g.id, start: g.start, keys: g.sorted, closed: g.keys == nil}
+		if !s.closed {
+			s.keys = keysOf(g.keys)
 		}
-		gens = append(gens, dedupGen{start: g.start, sorted: keys})
+		gens = append(gens, s)
 	}
-	return func(yield func(dedupItem) bool) {
-		for _, g := range gens {
-			for _, key := range g.sorted {
-				if !yield(dedupItem{key: key, ts: g.start}) {
-					return
-				}
-			}
-		}
-	}
+	return gens
 }

@@ -139,8 +139,10 @@ func TestDedupSnapshotRestore(t *testing.T) {
 		c.add(k, now)
 	}
 	var items []dedupItem
-	for it := range c.snapshot(now) {
-		items = append(items, it)
+	for _, g := range c.snapshot(now) {
+		for _, key := range g.keys {
+			items = append(items, dedupItem{key: key, ts: g.start})
+		}
 	}
 	assert.Len(t, items, c.len())
 
@@ -191,7 +193,7 @@ func TestDedupSnapshotConcurrentWithAdds(t *testing.T) {
 		c.add(k, int64(k))
 	}
 	mu.Lock()
-	seq := c.snapshot(900)
+	gens := c.snapshot(900)
 	want := c.len()
 	mu.Unlock()
 	var wg sync.WaitGroup
@@ -203,8 +205,8 @@ func TestDedupSnapshotConcurrentWithAdds(t *testing.T) {
 		}
 	})
 	got := 0
-	for range seq {
-		got++
+	for _, g := range gens {
+		got += len(slices.Clone(g.keys))
 	}
 	wg.Wait()
 	assert.Equal(t, want, got)

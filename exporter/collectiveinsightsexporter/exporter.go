@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"net/http"
 	"runtime"
 	"slices"
@@ -435,14 +434,15 @@ func (e *ciExporter) markSent(ctx context.Context, batch []*entry, s *pushState)
 	if e.store == nil {
 		return
 	}
-	err := e.store.persist(context.WithoutCancel(ctx), func(snapshot bool) (iter.Seq[dedupItem], int64, int) {
+	err := e.store.persist(context.WithoutCancel(ctx), func(compact bool) stateUpdate {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if snapshot && e.dedup.enabled() {
+		u := stateUpdate{items: items, day: e.budget.day, count: e.budget.count}
+		if compact && e.dedup.enabled() {
 			// Read by persist after e.mu is released: see dedupCache.snapshot.
-			return e.dedup.snapshot(nowSec), e.budget.day, e.budget.count
+			u.items, u.gens = nil, e.dedup.snapshot(nowSec)
 		}
-		return slices.Values(items), e.budget.day, e.budget.count
+		return u
 	})
 	if err != nil {
 		e.logger.Warn("could not persist the de-dup state; a restart may resubmit these entries", zap.Error(err))
