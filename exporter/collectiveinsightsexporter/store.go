@@ -46,7 +46,7 @@ type storeMeta struct {
 	First int64 `json:"first,omitempty"`
 }
 
-// live returns m's chunk ranges in the order they were written.
+// live returns m's chunk ranges in the order of their items (oldest generation first).
 func (m *storeMeta) live() [][2]int64 {
 	return append(slices.Clone(m.Ranges), [2]int64{m.Base, m.Next})
 }
