@@ -11,7 +11,7 @@ BINARY      := $(DIST)/otelcol-defender-ci
 # Everything the binary is built from (the emulator is not): a change to any of them rebuilds it.
 SOURCES     := $(shell find receiver exporter internal -name '*.go' -not -name '*_test.go' -not -path 'internal/emulator/*' 2>/dev/null) go.mod go.sum builder-config.yaml
 
-.PHONY: all build image test unit e2e faults deploy-test lint generate demo run check-env bench bench-go bench-e2e clean
+.PHONY: all build image test unit e2e faults deploy-test lint generate demo run check-env bench bench-go bench-e2e bench-ab clean
 
 all: build
 
@@ -102,6 +102,18 @@ bench-go:
 # opt-in and never in CI: BENCH_ALERTS=1000000 make bench-e2e (~15 min and ~4 GB here).
 bench-e2e: $(BINARY)
 	OTELCOL_BINARY=$(CURDIR)/$(BINARY) $(GO) test -tags e2e -count=1 -timeout 60m -v -run 'TestBench' ./test/e2e/
+
+# Compares two builds: the machine's speed drifts with its neighbours, so only runs minutes
+# apart compare; this alternates A and B (collector binaries) ROUNDS times and prints each run's
+# TestBench line (its "collector / emulator+test CPU" column is the figure to compare).
+ROUNDS ?= 3
+bench-ab:
+	@if [ -z "$(A)" ] || [ -z "$(B)" ]; then echo "usage: make bench-ab A=<binary> B=<binary> [ROUNDS=3] [BENCH_ALERTS=100000]" >&2; exit 2; fi
+	@for r in $$(seq $(ROUNDS)); do for b in $(A) $(B); do \
+	  line=$$(BENCH_ALERTS=$${BENCH_ALERTS:-100000} OTELCOL_BINARY=$$(realpath $$b) $(GO) test -tags e2e -count=1 -timeout 60m -v -run 'TestBench$$' ./test/e2e/ \
+	    | grep -E '^ *bench_test.go:[0-9]+: \| [0-9]' | sed 's/^ *bench_test.go:[0-9]*: //'); \
+	  echo "$$b $$line"; \
+	done; done
 
 clean:
 	rm -rf $(DIST) .demo
