@@ -165,8 +165,10 @@ func TestDedupSnapshotRestore(t *testing.T) {
 	// An item persisted after a newer generation's goes to its own
 	// generation; one older than every generation was evicted: dropped.
 	old := r.gens[0]
+	id := old.id
 	r.restore(1000, old.start+1, now)
 	assert.True(t, old.has(1000))
+	assert.NotEqual(t, id, old.id, "a closed generation that changed gets a new id: the store writes it again")
 	assert.True(t, r.contains(1000, now))
 	n := r.len()
 	r.restore(1001, old.start-1, now)

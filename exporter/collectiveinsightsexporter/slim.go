@@ -21,8 +21,8 @@ import (
 const queuedEntriesAttr = "collective_insights.entries"
 
 // queuedLogsExporter maps records before the sending queue: the queue then
-// stores one string per entry, not the records, and pushLogs sends them as
-// encoded. The incoming Logs are only read.
+// stores the encoded entries (queuedEntriesAttr), not the records, and
+// pushLogs sends them as they are. The incoming Logs are only read.
 type queuedLogsExporter struct {
 	exporter.Logs
 	e *ciExporter
