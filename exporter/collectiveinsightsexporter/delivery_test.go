@@ -36,7 +36,7 @@ func TestPartialRetryResendsNothingAccepted(t *testing.T) {
 				// A(a0,a1,a2) B(b0): POST 1 = a0 a1 (ok), POST 2 = a2 b0 (503).
 				ld := logsOf(manyAlerts(2, 3)[0], alert{id: "b", incidentID: "inc-b", title: "t", inds: []ind{{typ: "domain", value: "b.example.org"}}})
 				if queued {
-					ld = e.queuedForm(context.Background(), ld)
+					ld, _ = e.queuedForm(ld)
 				}
 				err := e.pushLogs(context.Background(), ld)
 				require.Error(t, err)

@@ -173,54 +173,66 @@ func (e *ciExporter) shutdown(ctx context.Context) error {
 	return err
 }
 
-// mapLogs maps every record of ld; it returns the entries and the number of records.
-func (e *ciExporter) mapLogs(ctx context.Context, ld plog.Logs) ([]entry, int) {
+// skipCounts is what mapping one push skipped. It is counted once the
+// records are accepted: a push the queue refuses comes again and is mapped again.
+type skipCounts struct {
+	noIndicators, invalidAttributes int
+	mapStats
+}
+
+// mapLogs maps every record of ld; it returns the entries, the number of
+// records and what it skipped.
+func (e *ciExporter) mapLogs(ld plog.Logs) ([]entry, int, skipCounts) {
 	entries := make([]entry, 0, ld.LogRecordCount()*2)
 	idx := 0
-	var noIndicators, invalid int
-	var st mapStats
+	var sc skipCounts
 	for r := range logrecords.All(ld) {
 		var err error
 		if q, ok := r.Log.Attributes().Get(queuedEntriesAttr); ok && q.Type() == pcommon.ValueTypeSlice {
-			entries = appendQueued(q.Slice(), idx, entries, &st)
+			entries = appendQueued(q.Slice(), idx, entries, &sc.mapStats)
 		} else {
-			entries, err = e.mapper.mapRecord(r.Log, tenantOf(r.Resource), idx, entries, &st)
+			entries, err = e.mapper.mapRecord(r.Log, tenantOf(r.Resource), idx, entries, &sc.mapStats)
 		}
 		switch {
 		case err == nil:
 		case errors.Is(err, errNoIndicators):
-			noIndicators++
+			sc.noIndicators++
 		default:
-			invalid++
+			sc.invalidAttributes++
 			e.logger.Debug("skipping a log record with unusable attributes", zap.Error(err), zap.Int("record_index", idx))
 		}
 		idx++
 	}
-	if st.invalidIndicators > 0 {
-		e.logger.Debug("skipping unusable indicators", zap.Int("count", st.invalidIndicators))
+	if sc.invalidIndicators > 0 {
+		e.logger.Debug("skipping unusable indicators", zap.Int("count", sc.invalidIndicators))
 	}
+	return entries, idx, sc
+}
+
+// countSkipped adds sc to the skipped metrics.
+func (e *ciExporter) countSkipped(ctx context.Context, sc skipCounts) {
 	records, entriesSkipped := e.telemetry.CollectiveInsightsRecordsSkipped, e.telemetry.CollectiveInsightsEntriesSkipped
 	for _, s := range []struct {
 		counter metric.Int64Counter
 		n       int
 		reason  skipReason
 	}{
-		{records, noIndicators, reasonNoIndicators}, {records, invalid, reasonInvalidAttributes},
-		{entriesSkipped, st.invalidIndicators, reasonInvalidIndicator}, {entriesSkipped, st.notPublic, reasonNotPublic},
-		{entriesSkipped, st.excluded, reasonExcluded}, {entriesSkipped, st.verdict, reasonVerdict},
+		{records, sc.noIndicators, reasonNoIndicators}, {records, sc.invalidAttributes, reasonInvalidAttributes},
+		{entriesSkipped, sc.invalidIndicators, reasonInvalidIndicator}, {entriesSkipped, sc.notPublic, reasonNotPublic},
+		{entriesSkipped, sc.excluded, reasonExcluded}, {entriesSkipped, sc.verdict, reasonVerdict},
 	} {
 		if s.n > 0 {
 			s.counter.Add(ctx, int64(s.n), metric.WithAttributes(attribute.String("reason", string(s.reason))))
 		}
 	}
-	return entries, idx
 }
 
 // pushLogs maps ld to entries, drops those already submitted and submits the
 // rest. A retryable failure returns only the records, and indicators, still
 // to submit, so a retry never resends what was accepted.
 func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	entries, numRecords := e.mapLogs(ctx, ld)
+	entries, numRecords, skipped := e.mapLogs(ld)
+	e.countSkipped(ctx, skipped) // a retry carries only what is left to submit: nothing it skipped
 	if len(entries) == 0 {
 		return nil
 	}

@@ -240,7 +240,7 @@ func testBadRequestIsolatesRejectedEntry(t *testing.T, queued bool) {
 	e := newTestExporter(t, srv.srv.URL, nil, func(cfg *Config) { cfg.MaxBatchSize = 8 })
 	ld := logsOf(manyAlerts(10, 1)...)
 	if queued {
-		ld = e.queuedForm(context.Background(), ld)
+		ld, _ = e.queuedForm(ld)
 	}
 	require.NoError(t, e.pushLogs(context.Background(), ld))
 	var accepted []string
@@ -258,7 +258,7 @@ func testBadRequestIsolatesRejectedEntry(t *testing.T, queued bool) {
 		[]metricdata.DataPoint[int64]{{Value: 9}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualCollectiveInsightsEntriesRejected(t, e.tt,
 		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-	_, err := e.tt.GetMetric("otelcol_exporter_collective_insights_entries_skipped")
+	_, err := e.tt.GetMetric("otelcol_collective_insights_entries_skipped")
 	assert.Error(t, err, "a rejected entry is not a skipped one")
 	assert.Equal(t, 1, e.logs.FilterMessageSnippet("rejected an entry").FilterField(zapString("ioc_value", "203.0.5.0")).
 		FilterField(zapString("message", "invalid ip 203.0.5.0")).Len())
@@ -284,7 +284,7 @@ func TestBadRequestForWholeRequestStopsBisecting(t *testing.T) {
 	assert.Equal(t, 64, le.Data().LogRecordCount(), "nothing is dropped")
 	// 128 entries: 1 request + 7 halvings down to one entry + 2 probes.
 	assert.LessOrEqual(t, len(srv.requests()), 10)
-	_, err = e.tt.GetMetric("otelcol_exporter_collective_insights_entries_rejected")
+	_, err = e.tt.GetMetric("otelcol_collective_insights_entries_rejected")
 	assert.Error(t, err, "nothing is counted as rejected")
 	assert.Zero(t, e.logs.FilterMessageSnippet("rejected an entry").Len())
 	metadatatest.AssertEqualCollectiveInsightsOperatorFaults(t, e.tt, []metricdata.DataPoint[int64]{

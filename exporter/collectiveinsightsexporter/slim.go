@@ -29,16 +29,20 @@ type queuedLogsExporter struct {
 }
 
 func (q *queuedLogsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	if out := q.e.queuedForm(ctx, ld); out.LogRecordCount() > 0 {
-		return q.Logs.ConsumeLogs(ctx, out)
+	out, skipped := q.e.queuedForm(ld)
+	if out.LogRecordCount() > 0 {
+		if err := q.Logs.ConsumeLogs(ctx, out); err != nil {
+			return err // refused (a full queue): the receiver delivers ld again, counted then
+		}
 	}
+	q.e.countSkipped(ctx, skipped)
 	return nil
 }
 
 // queuedForm returns, per record of ld with entries to submit, a record
-// holding only those entries in queuedEntriesAttr.
-func (e *ciExporter) queuedForm(ctx context.Context, ld plog.Logs) plog.Logs {
-	entries, _ := e.mapLogs(ctx, ld)
+// holding only those entries in queuedEntriesAttr, and what mapping skipped.
+func (e *ciExporter) queuedForm(ld plog.Logs) (plog.Logs, skipCounts) {
+	entries, _, skipped := e.mapLogs(ld)
 	out := logrecords.NewAppender()
 	var buf []byte
 	var key [8]byte
@@ -56,7 +60,7 @@ func (e *ciExporter) queuedForm(ctx context.Context, ld plog.Logs) plog.Logs {
 		}
 		idx++
 	}
-	return out.Logs
+	return out.Logs, skipped
 }
 
 // appendQueued appends the entries of a queued record (idx in the push);

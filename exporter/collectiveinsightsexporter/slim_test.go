@@ -2,10 +2,12 @@ package collectiveinsightsexporter
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -35,7 +37,7 @@ func TestQueuedFormSendsTheSameRequests(t *testing.T) {
 	e := newTestExporter(t, direct.srv.URL, nil, mutate)
 	require.NoError(t, e.pushLogs(context.Background(), ld))
 	q := newTestExporter(t, queued.srv.URL, nil, mutate)
-	form := q.queuedForm(context.Background(), ld)
+	form, _ := q.queuedForm(ld)
 	require.NoError(t, q.pushLogs(context.Background(), form))
 
 	after, err := pm.MarshalLogs(ld)
@@ -56,7 +58,7 @@ func TestQueuedFormSendsTheSameRequests(t *testing.T) {
 func TestMalformedQueuedEntrySkipped(t *testing.T) {
 	srv := newCIServer(t)
 	e := newTestExporter(t, srv.srv.URL, nil, nil)
-	form := e.queuedForm(context.Background(), logsOf(manyAlerts(1, 2)...))
+	form, _ := e.queuedForm(logsOf(manyAlerts(1, 2)...))
 	entries, _ := form.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Get(queuedEntriesAttr)
 	entries.Slice().AppendEmpty().SetStr("not-a-hex-key{}")
 	entries.Slice().AppendEmpty().SetStr("0123")
@@ -74,7 +76,7 @@ func TestOlderQueuedFormSendsTheSameRequests(t *testing.T) {
 	alerts[1].title = `a title with the split marker {"type":"","value":""} in it`
 	now, older := newCIServer(t), newCIServer(t)
 	e := newTestExporter(t, now.srv.URL, nil, nil)
-	form := e.queuedForm(context.Background(), logsOf(alerts...))
+	form, _ := e.queuedForm(logsOf(alerts...))
 	require.NoError(t, e.pushLogs(context.Background(), form))
 
 	lrs := form.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
@@ -102,4 +104,51 @@ func TestOlderQueuedFormSendsTheSameRequests(t *testing.T) {
 	assert.Equal(t, string(n[0].body), string(ol[0].body))
 	assert.Len(t, n[0].req.Data, 12)
 	assert.Equal(t, alerts[1].title, n[0].req.Data[3].Detection.Name)
+}
+
+// sendingQueue stands for exporterhelper's queue: it refuses while full is set.
+type sendingQueue struct {
+	exporter.Logs
+	full   bool
+	queued []plog.Logs
+}
+
+func (q *sendingQueue) ConsumeLogs(_ context.Context, ld plog.Logs) error {
+	if q.full {
+		return errors.New("sending queue is full")
+	}
+	q.queued = append(q.queued, ld)
+	return nil
+}
+
+// What mapping skipped is counted once the queue took the records: a push
+// the full queue refused comes again (the receiver keeps its cursor) and is
+// counted then, once.
+func TestSkippedCountedWhenQueued(t *testing.T) {
+	e := newTestExporter(t, newCIServer(t).srv.URL, nil, nil)
+	queue := &sendingQueue{full: true}
+	q := &queuedLogsExporter{Logs: queue, e: e.ciExporter}
+	ld := logsOf(
+		alert{id: "a", title: "t", inds: []ind{{typ: "ip", value: "203.0.0.9"}, {typ: "ip", value: "10.0.0.1"}, {typ: "hash", value: "not-a-hash"}}},
+		alert{id: "b", title: "no indicators"},
+	)
+
+	require.Error(t, q.ConsumeLogs(context.Background(), ld))
+	require.Empty(t, queue.queued)
+	for _, name := range []string{"records_skipped", "entries_skipped"} {
+		_, err := e.tt.GetMetric("otelcol_collective_insights_" + name)
+		assert.Error(t, err, "%s counted for a refused push", name)
+	}
+
+	queue.full = false
+	require.NoError(t, q.ConsumeLogs(context.Background(), ld))
+	require.Len(t, queue.queued, 1)
+	assert.Equal(t, 1, queue.queued[0].LogRecordCount())
+	metadatatest.AssertEqualCollectiveInsightsRecordsSkipped(t, e.tt, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "no_indicators"))},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, e.tt, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "not_public"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "invalid_indicator"))},
+	}, metricdatatest.IgnoreTimestamp())
 }
