@@ -119,7 +119,7 @@ bench-ab:
 	done; done
 
 # Profile-guided optimisation: the compiler inlines and devirtualises what a CPU profile of
-# the collector shows hot (~3 % less CPU per alert, docs/benchmarks.md). The profile is the
+# the collector shows hot (3–5 % less CPU per alert, docs/benchmarks.md). The profile is the
 # end-to-end benchmark's 100,000-alert backlog; take it again after the hot paths change.
 pgo-profile: $(BINARY)
 	rm -rf $(DIST)/pgo && mkdir -p $(DIST)/pgo
