@@ -232,7 +232,9 @@ func (e *ciExporter) countSkipped(ctx context.Context, sc skipCounts) {
 // to submit, so a retry never resends what was accepted.
 func (e *ciExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	entries, numRecords, skipped := e.mapLogs(ld)
-	e.countSkipped(ctx, skipped) // a retry carries only what is left to submit: nothing it skipped
+	// Records reach pushLogs mapped (queuedLogsExporter): what is skipped here is a corrupted
+	// queued entry. A retry carries only what is left to submit, nothing skipped.
+	e.countSkipped(ctx, skipped)
 	if len(entries) == 0 {
 		return nil
 	}

@@ -80,9 +80,9 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 		exporterhelper.WithRetry(oCfg.RetryConfig),
 		exporterhelper.WithQueue(oCfg.QueueConfig),
 	)
-	if err != nil || !oCfg.QueueConfig.HasValue() {
-		return logs, err
+	if err != nil {
+		return nil, err
 	}
-	// Queued requests carry mapped entries (slim.go).
+	// Records are mapped once, before the queue and the retries (slim.go).
 	return &queuedLogsExporter{Logs: logs, e: exp}, nil
 }

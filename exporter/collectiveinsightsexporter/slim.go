@@ -20,9 +20,10 @@ import (
 // entry after its key; such records are still read.
 const queuedEntriesAttr = "collective_insights.entries"
 
-// queuedLogsExporter maps records before the sending queue: the queue then
-// stores the encoded entries (queuedEntriesAttr), not the records, and
-// pushLogs sends them as they are. The incoming Logs are only read.
+// queuedLogsExporter maps records before the sending queue (or, without one,
+// before the retries): the queue then stores the encoded entries
+// (queuedEntriesAttr), not the records, and pushLogs sends them as they are.
+// The incoming Logs are only read.
 type queuedLogsExporter struct {
 	exporter.Logs
 	e *ciExporter
@@ -32,7 +33,7 @@ func (q *queuedLogsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) erro
 	out, skipped := q.e.queuedForm(ld)
 	if out.LogRecordCount() > 0 {
 		if err := q.Logs.ConsumeLogs(ctx, out); err != nil {
-			return err // refused (a full queue): the receiver delivers ld again, counted then
+			return err // refused (a full queue, retries given up): the receiver delivers ld again, counted then
 		}
 	}
 	q.e.countSkipped(ctx, skipped)

@@ -3,17 +3,22 @@ package collectiveinsightsexporter
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadatatest"
+	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
 )
 
 // The queued form holds only the records with entries, not their bodies,
@@ -150,5 +155,48 @@ func TestSkippedCountedWhenQueued(t *testing.T) {
 	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, e.tt, []metricdata.DataPoint[int64]{
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "not_public"))},
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "invalid_indicator"))},
+	}, metricdatatest.IgnoreTimestamp())
+}
+
+// Without a sending queue the records are mapped once too, and what mapping
+// skipped is counted once the push succeeded: a push that failed after its
+// retries comes again from the receiver.
+func TestSkippedCountedOnceWithoutQueue(t *testing.T) {
+	srv := newCIServer(t)
+	down := true
+	srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
+		if down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return down
+	}
+	cfg := createDefaultConfig().(*Config)
+	cfg.ClientConfig.Endpoint = srv.srv.URL
+	cfg.APIKey = testAPIKey
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.RetryConfig.Enabled = false
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+	ld := logsOf(
+		alert{id: "a", title: "t", inds: []ind{{typ: "ip", value: "203.0.0.9"}, {typ: "ip", value: "10.0.0.1"}}},
+		alert{id: "b", title: "no indicators"},
+	)
+
+	require.Error(t, exp.ConsumeLogs(context.Background(), ld))
+	_, err = tt.GetMetric("otelcol_collective_insights_records_skipped")
+	assert.Error(t, err, "counted for a failed push")
+
+	down = false
+	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
+	assert.Equal(t, []string{"ip:203.0.0.9@a"}, srv.values())
+	metadatatest.AssertEqualCollectiveInsightsRecordsSkipped(t, tt, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "no_indicators"))},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, tt, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "not_public"))},
 	}, metricdatatest.IgnoreTimestamp())
 }
