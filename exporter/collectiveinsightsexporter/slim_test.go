@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/defender-ci/otelcol-defender-ci/exporter/collectiveinsightsexporter/internal/metadatatest"
 	ci "github.com/defender-ci/otelcol-defender-ci/internal/collectiveinsights"
+	"github.com/defender-ci/otelcol-defender-ci/internal/logrecords"
 )
 
 // The queued form holds only the records with entries, not their bodies,
@@ -126,77 +128,78 @@ func (q *sendingQueue) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	return nil
 }
 
-// What mapping skipped is counted once the queue took the records: a push
-// the full queue refused comes again (the receiver keeps its cursor) and is
-// counted then, once.
-func TestSkippedCountedWhenQueued(t *testing.T) {
-	e := newTestExporter(t, newCIServer(t).srv.URL, nil, nil)
-	queue := &sendingQueue{full: true}
-	q := &queuedLogsExporter{Logs: queue, e: e.ciExporter}
+// What mapping skipped is counted once the records are taken: a push the full
+// queue refused, or (without a queue) one that failed after its retries, comes
+// again from the receiver, which keeps its cursor, and is counted then, once.
+func TestSkippedCountedOnce(t *testing.T) {
 	ld := logsOf(
 		alert{id: "a", title: "t", inds: []ind{{typ: "ip", value: "203.0.0.9"}, {typ: "ip", value: "10.0.0.1"}, {typ: "hash", value: "not-a-hash"}}},
 		alert{id: "b", title: "no indicators"},
 	)
+	// Each setup returns the exporter's consumer, its telemetry, a switch
+	// between refusing and taking pushes, and what the taken push delivered.
+	for name, setup := range map[string]func(t *testing.T) (consumer.Logs, *componenttest.Telemetry, func(refuse bool), func() []string){
+		"queue full": func(t *testing.T) (consumer.Logs, *componenttest.Telemetry, func(bool), func() []string) {
+			e := newTestExporter(t, newCIServer(t).srv.URL, nil, nil)
+			queue := &sendingQueue{}
+			return &queuedLogsExporter{Logs: queue, e: e.ciExporter}, e.tt, func(refuse bool) { queue.full = refuse },
+				func() []string { // the queued entries (after each record's head and tail)
+					var entries []string
+					for _, q := range queue.queued {
+						for r := range logrecords.All(q) {
+							v, _ := r.Log.Attributes().Get(queuedEntriesAttr)
+							for _, el := range v.Slice().AsRaw()[2:] {
+								entries = append(entries, el.(string))
+							}
+						}
+					}
+					return entries
+				}
+		},
+		"no queue, retries given up": func(t *testing.T) (consumer.Logs, *componenttest.Telemetry, func(bool), func() []string) {
+			srv := newCIServer(t)
+			down := false
+			srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
+				if down {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+				return down
+			}
+			cfg := createDefaultConfig().(*Config)
+			cfg.ClientConfig.Endpoint = srv.srv.URL
+			cfg.APIKey = testAPIKey
+			cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+			cfg.RetryConfig.Enabled = false
+			tt := componenttest.NewTelemetry()
+			t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+			exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg)
+			require.NoError(t, err)
+			require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+			t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+			return exp, tt, func(refuse bool) { down = refuse }, srv.values
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cons, tt, refuse, delivered := setup(t)
+			refuse(true)
+			require.Error(t, cons.ConsumeLogs(context.Background(), ld))
+			for _, metric := range []string{"records_skipped", "entries_skipped"} {
+				_, err := tt.GetMetric("otelcol_collective_insights_" + metric)
+				assert.Error(t, err, "%s counted for a refused push", metric)
+			}
 
-	require.Error(t, q.ConsumeLogs(context.Background(), ld))
-	require.Empty(t, queue.queued)
-	for _, name := range []string{"records_skipped", "entries_skipped"} {
-		_, err := e.tt.GetMetric("otelcol_collective_insights_" + name)
-		assert.Error(t, err, "%s counted for a refused push", name)
+			refuse(false)
+			require.NoError(t, cons.ConsumeLogs(context.Background(), ld))
+			got := delivered()
+			require.Len(t, got, 1, "alert a's one usable indicator")
+			assert.Contains(t, got[0], "203.0.0.9")
+			metadatatest.AssertEqualCollectiveInsightsRecordsSkipped(t, tt, []metricdata.DataPoint[int64]{
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "no_indicators"))},
+			}, metricdatatest.IgnoreTimestamp())
+			metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, tt, []metricdata.DataPoint[int64]{
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "not_public"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "invalid_indicator"))},
+			}, metricdatatest.IgnoreTimestamp())
+		})
 	}
-
-	queue.full = false
-	require.NoError(t, q.ConsumeLogs(context.Background(), ld))
-	require.Len(t, queue.queued, 1)
-	assert.Equal(t, 1, queue.queued[0].LogRecordCount())
-	metadatatest.AssertEqualCollectiveInsightsRecordsSkipped(t, e.tt, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "no_indicators"))},
-	}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, e.tt, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "not_public"))},
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "invalid_indicator"))},
-	}, metricdatatest.IgnoreTimestamp())
-}
-
-// Without a sending queue the records are mapped once too, and what mapping
-// skipped is counted once the push succeeded: a push that failed after its
-// retries comes again from the receiver.
-func TestSkippedCountedOnceWithoutQueue(t *testing.T) {
-	srv := newCIServer(t)
-	down := true
-	srv.respond = func(_ int, _ *ci.Request, w http.ResponseWriter) bool {
-		if down {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		return down
-	}
-	cfg := createDefaultConfig().(*Config)
-	cfg.ClientConfig.Endpoint = srv.srv.URL
-	cfg.APIKey = testAPIKey
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	cfg.RetryConfig.Enabled = false
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
-	ld := logsOf(
-		alert{id: "a", title: "t", inds: []ind{{typ: "ip", value: "203.0.0.9"}, {typ: "ip", value: "10.0.0.1"}}},
-		alert{id: "b", title: "no indicators"},
-	)
-
-	require.Error(t, exp.ConsumeLogs(context.Background(), ld))
-	_, err = tt.GetMetric("otelcol_collective_insights_records_skipped")
-	assert.Error(t, err, "counted for a failed push")
-
-	down = false
-	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
-	assert.Equal(t, []string{"ip:203.0.0.9@a"}, srv.values())
-	metadatatest.AssertEqualCollectiveInsightsRecordsSkipped(t, tt, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "no_indicators"))},
-	}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualCollectiveInsightsEntriesSkipped(t, tt, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "not_public"))},
-	}, metricdatatest.IgnoreTimestamp())
 }
